@@ -1,0 +1,31 @@
+# Two commands on a fresh machine: `make test` and `make bench`. Both create .venv on first use.
+PY := .venv/bin/python
+STAMP := .venv/.installed
+# CPU build of torch unless an NVIDIA GPU is present: the plain wheel would pull several GB of CUDA.
+TORCH_VERSION := 2.13.0
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+
+.PHONY: test bench lint clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv .venv
+	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
+	  $(PY) -m pip install -q torch==$(TORCH_VERSION); \
+	else \
+	  $(PY) -m pip install -q torch==$(TORCH_VERSION)+cpu 2>/dev/null \
+	  || $(PY) -m pip install -q torch==$(TORCH_VERSION) --index-url $(TORCH_CPU_INDEX); \
+	fi
+	$(PY) -m pip install -q -e '.[torch,jax,dev]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+test: lint
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m bench all
+
+clean:
+	rm -rf .venv

@@ -1,0 +1,35 @@
+"""Pieces every JAX surrogate shares: the downstream of a node, and the coefficient surrogate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from jax import Array
+from jax.lax import stop_gradient
+
+from estimators.jax.dist import sum_event
+
+
+@dataclass(frozen=True)
+class Downstream:
+    """The rest of the model seen from one stochastic node, as functions of the node's output z [..., *event].
+
+    main:    per-example loss with gradients; later nodes contribute their own surrogates.
+    value:   per-example loss of a plain forward pass (hard samples, same noise), no gradient.
+    relaxed: per-example loss with later nodes relaxed at `temperature` and later parameters frozen,
+             a smooth function of z for control variates (REBAR, RELAX).
+    """
+
+    main: Callable[[Array], Array]
+    value: Callable[[Array], Array]
+    relaxed: Callable[[Array, Array], Array]
+
+
+def attach(loss: Array, params: dict[str, Array], coeffs: dict[str, Array], event_ndim: int) -> Array:
+    """loss + sum sg(c) * (theta - sg(theta)): the value of `loss`, plus gradient c for each parameter."""
+    out = loss
+    for k, c in coeffs.items():
+        theta = params[k]
+        out = out + sum_event(stop_gradient(c) * (theta - stop_gradient(theta)), event_ndim)
+    return out

@@ -1,0 +1,17 @@
+"""Seed 002's deterministic baseline: the node outputs sigmoid(logits) and nothing is sampled.
+
+It estimates no stochastic objective: its "estimate" is the exact gradient of f(sigmoid(logits)),
+kept for training comparisons (stochastic against deterministic networks).
+"""
+
+from __future__ import annotations
+
+import jax
+
+from estimators.jax.common import Downstream
+from estimators.registry import register
+
+
+@register("deterministic", "jax")
+def deterministic(params, down: Downstream, u, state, *, dist: str, event_ndim: int):
+    return down.main(jax.nn.sigmoid(params["logits"])), state

@@ -1,0 +1,24 @@
+"""ARM (Augment-REINFORCE-Merge) for Bernoulli nodes, from one uniform vector u:
+
+    g = (f(1[u > sigmoid(-phi)]) - f(1[u < sigmoid(phi)])) * (u - 1/2)
+
+Yin & Zhou (2019), ARM: Augment-REINFORCE-Merge gradient for stochastic binary networks.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from estimators.registry import register
+from estimators.torch.common import Downstream, attach
+from estimators.torch.dist import per_unit
+
+
+@register("arm", "torch")
+def arm(params, down: Downstream, u, state, *, dist: str, event_ndim: int):
+    phi, u = params["logits"], u[0]
+    b = (u < torch.sigmoid(phi)).to(u.dtype)
+    b_swap = (u > torch.sigmoid(-phi)).to(u.dtype)
+    loss = down.main(b)
+    coeff = per_unit(down.value(b_swap) - loss.detach(), event_ndim) * (u - 0.5)
+    return attach(loss, params, {"logits": coeff}, event_ndim), state

@@ -1,0 +1,128 @@
+"""Turns a surrogate into rows of gradient estimates, vectorised over estimates by batching.
+
+A problem supplies `surrogate(rep, state, n_rows) -> (scalar, state)`, where `rep` holds each parameter
+replicated to [n_rows, *shape] and the scalar is the sum over rows of each row's surrogate: the gradient
+with respect to `rep` is then one independent estimate per row, computed in one backward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from estimators.registry import get
+from estimators.spec import Spec
+from estimators.torch.common import Downstream
+
+Surrogate = Callable[[dict[str, Tensor], Any, int], tuple[Tensor, Any]]
+WARMUP_ROWS = 256
+WARMUP_LR = 0.02
+
+
+def uniforms(gen: torch.Generator, shape: tuple[int, ...], device: torch.device) -> Tensor:
+    """U(0, 1) without 0, so logit, log and the normal quantile stay finite."""
+    return torch.rand(shape, generator=gen, device=device).clamp_(min=torch.finfo(torch.float32).tiny)
+
+
+def replicate(theta: dict[str, Tensor], n_rows: int) -> dict[str, Tensor]:
+    return {k: v.expand(n_rows, *v.shape).clone().requires_grad_() for k, v in theta.items()}
+
+
+def copy_tree(tree: Any) -> Any:
+    """A copy of a state made of dicts, lists and tuples of tensors: warm-up never mutates the caller's."""
+    if isinstance(tree, Tensor):
+        return tree.detach().clone()
+    if isinstance(tree, dict):
+        return {k: copy_tree(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(copy_tree(v) for v in tree)
+    return tree
+
+
+def leaves(tree: Any) -> list[Tensor]:
+    if isinstance(tree, Tensor):
+        return [tree]
+    if isinstance(tree, dict):
+        return [t for v in tree.values() for t in leaves(v)]
+    if isinstance(tree, (list, tuple)):
+        return [t for v in tree for t in leaves(v)]
+    return []
+
+
+def gradient_rows(surrogate: Surrogate, theta: dict[str, Tensor], n_rows: int, state: Any) -> dict[str, Tensor]:
+    rep = replicate(theta, n_rows)
+    total, _ = surrogate(rep, state, n_rows)
+    grads = torch.autograd.grad(total, list(rep.values()), allow_unused=True)
+    return {k: (torch.zeros_like(rep[k]) if g is None else g.detach()) for k, g in zip(rep, grads)}
+
+
+def warm_up(spec: Spec, surrogate: Surrogate, theta: dict[str, Tensor], state: Any, steps: int) -> Any:
+    """Adapt the estimator's state at fixed parameters, then return it for freezing.
+
+    running (EMA baselines): the estimator's own updates. trained (REBAR, RELAX): Adam steps on the
+    estimate's second moment, mean over rows of ||g||^2, which has the variance's gradient.
+    """
+    if spec.state == "running":
+        with torch.no_grad():
+            for _ in range(steps):
+                _, state = surrogate(replicate(theta, WARMUP_ROWS), state, WARMUP_ROWS)
+        return state
+    if spec.state == "trained" and steps:
+        state = copy_tree(state)
+        params = [t.requires_grad_() for t in leaves(state)]
+        opt = torch.optim.Adam(params, lr=WARMUP_LR)
+        for _ in range(steps):
+            rep = replicate(theta, WARMUP_ROWS)
+            total, _ = surrogate(rep, state, WARMUP_ROWS)
+            grads = torch.autograd.grad(total, list(rep.values()), create_graph=True, allow_unused=True)
+            second_moment = sum((g**2).sum() for g in grads if g is not None) / WARMUP_ROWS
+            opt.zero_grad()
+            second_moment.backward(inputs=params)
+            opt.step()
+        for t in params:
+            t.requires_grad_(False)
+    return state
+
+
+def estimate(spec: Spec, surrogate: Surrogate, theta: dict[str, Tensor], n_estimates: int, state: Any,
+             warmup: int | None) -> dict[str, np.ndarray]:
+    state = warm_up(spec, surrogate, theta, state, spec.default_warmup if warmup is None else warmup)
+    rows = 1 if spec.family == "exact" else n_estimates  # every row of the exact gradient is the same
+    grads = gradient_rows(surrogate, theta, rows, state)
+    return {k: np.broadcast_to(g.cpu().numpy(), (n_estimates, *g.shape[1:])).copy() for k, g in grads.items()}
+
+
+def draw_counts(spec: Spec, n_samples: int) -> tuple[int, int]:
+    """(independent draws averaged per estimate, uniform arrays per draw)."""
+    return (1, n_samples) if spec.multi_sample else (n_samples, spec.uniforms)
+
+
+def single_node(spec: Spec, f: Callable[[Tensor], Tensor], arrays: dict[str, np.ndarray], *, dist: str,
+                n_estimates: int, n_samples: int, seed: int, device: str, state: Any = None,
+                warmup: int | None = None, **options: Any) -> dict[str, np.ndarray]:
+    est = get(spec.name, "torch")
+    dev = torch.device(device)
+    gen = torch.Generator(dev).manual_seed(seed)
+    theta = {k: torch.as_tensor(v, device=dev) for k, v in arrays.items()}
+    shape = next(iter(arrays.values())).shape
+    n_draws, n_u = draw_counts(spec, n_samples)
+
+    def value(z: Tensor) -> Tensor:
+        with torch.no_grad():
+            return f(z)
+
+    down = Downstream(main=f, value=value, relaxed=lambda h, temperature: f(h))
+
+    def surrogate(rep: dict[str, Tensor], st: Any, n_rows: int) -> tuple[Tensor, Any]:
+        u = uniforms(gen, (n_u, n_rows, n_draws, *shape), dev)
+        node = {k: v[:, None].expand(n_rows, n_draws, *shape) for k, v in rep.items()}
+        out, st = est.surrogate(node, down, u, st, dist=dist, event_ndim=len(shape), **options)
+        return out.mean(1).sum(), st
+
+    if spec.state and state is None:
+        state = est.init_state({k: shape for k in arrays}, seed, device)
+    return estimate(spec, surrogate, theta, n_estimates, state, warmup)

@@ -1,0 +1,73 @@
+"""The public API: catalog, specs, shapes, and a clear ValueError naming the valid choices for bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import estimators
+from tests.truths import BACKENDS, f6
+
+SIX = {"logits": np.zeros(6, np.float32)}
+CATALOG = ["exact", "reinforce", "reinforce-ema", "rloo", "arm", "disarm", "st", "st-sigmoid", "gumbel-softmax",
+           "st-gumbel", "rebar", "relax", "deterministic", "reparam"]
+
+
+def test_catalog_and_specs():
+    assert sorted(estimators.names()) == sorted(CATALOG)
+    for name in CATALOG:
+        s = estimators.spec(name)
+        assert s.name == name and s.paper and s.dists
+    assert estimators.spec("reparam").dists == ("gaussian",)
+    assert not estimators.spec("deterministic").unbiased
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_estimator_is_registered_in_every_backend(backend):
+    for name in CATALOG:
+        assert callable(estimators.get(name, backend).surrogate)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_shapes_and_determinism(backend):
+    kw = dict(dist="bernoulli", backend=backend, n_estimates=7, n_samples=3, seed=3)
+    a = estimators.grad_samples("disarm", f6(backend), SIX, **kw)["logits"]
+    b = estimators.grad_samples("disarm", f6(backend), SIX, **kw)["logits"]
+    assert a.shape == (7, 6) and np.array_equal(a, b)
+    assert not np.array_equal(a, estimators.grad_samples("disarm", f6(backend), SIX, **{**kw, "seed": 4})["logits"])
+
+
+BAD = [
+    (dict(name="nope"), "valid: exact"),
+    (dict(backend="tensorflow"), "valid backends: torch, jax"),
+    (dict(dist="poisson"), "valid: bernoulli, categorical, gaussian"),
+    (dict(device="tpu"), "valid devices: cpu, cuda"),
+    (dict(name="reparam"), "it supports: gaussian"),
+    (dict(name="rloo", n_samples=1), "n_samples >= 2"),
+    (dict(name="gumbel-softmax", temperature=0.5), "valid: tau"),
+    (dict(params={"probs": np.zeros(6)}), "must be named logits"),
+]
+
+
+@pytest.mark.parametrize("change,message", BAD)
+def test_bad_input_names_the_valid_choices(change, message):
+    kw = dict(name="reinforce", f=None, params=SIX, dist="bernoulli", backend=BACKENDS[0], n_estimates=2)
+    kw.update(change)
+    with pytest.raises(ValueError, match=message):
+        estimators.grad_samples(**kw)
+
+
+def test_missing_backend_is_named(monkeypatch):
+    monkeypatch.setattr(estimators, "available_backends", lambda: ["torch"])
+    with pytest.raises(ValueError, match="backend 'jax' is not installed; installed: torch"):
+        estimators.grad_samples("reinforce", None, SIX, dist="bernoulli", backend="jax", n_estimates=2)
+
+
+def test_cuda_without_gpu_is_an_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ValueError, match="sees no GPU"):
+        estimators.grad_samples("reinforce", None, SIX, dist="bernoulli", backend="torch", n_estimates=2,
+                                device="cuda")
