@@ -71,13 +71,14 @@ def chain_surrogate(name: str, params: dict[str, Array], u: list[Array], states:
     return node(0, None), states
 
 
-def grad_samples(name: str, arrays: dict[str, np.ndarray], *, n_estimates: int, n_samples: int = 1, seed: int = 0,
-                 device: str = "cpu", warmup: int | None = None, **options: Any) -> dict[str, np.ndarray]:
-    """Like `estimators.grad_samples`, for every parameter of the chain; each estimate uses n_samples draws."""
+def build(name: str, arrays: dict[str, np.ndarray], *, n_samples: int = 1, seed: int = 0, device: str = "cpu",
+          batch_size: int = 1, **options: Any):
+    """(surrogate, parameters, per-layer states); an estimate averages batch_size examples of the chain."""
     spec = SPECS[name]
     depth, width = check_chain(spec, arrays, n_samples)
     theta = device_put(arrays, device)
     n_draws, n_u = draw_counts(spec, n_samples)
+    n_draws *= batch_size
     est = get(name, "jax")
     states = [est.init_state({"logits": (width,)}, seed + layer, device) if spec.state else None
               for layer in range(depth)]
@@ -88,7 +89,15 @@ def grad_samples(name: str, arrays: dict[str, np.ndarray], *, n_estimates: int, 
         out, st = chain_surrogate(name, rep, u, list(st), **{**spec.options, **options})
         return out.mean(1).sum(), st
 
-    return estimate(spec, surrogate, theta, n_estimates, states, warmup, jax.random.PRNGKey(seed))
+    return surrogate, theta, states
+
+
+def grad_samples(name: str, arrays: dict[str, np.ndarray], *, n_estimates: int, warmup: int | None = None,
+                 **kwargs: Any) -> dict[str, np.ndarray]:
+    """Like `estimators.grad_samples`, for every parameter of the chain."""
+    surrogate, theta, states = build(name, arrays, **kwargs)
+    key = jax.random.PRNGKey(kwargs.get("seed", 0))
+    return estimate(SPECS[name], surrogate, theta, n_estimates, states, warmup, key)
 
 
 def exact_objective(params: dict[str, Array]) -> Array:

@@ -90,13 +90,28 @@ def draw_counts(spec: Spec, n_samples: int) -> tuple[int, int]:
     return (1, n_samples) if spec.multi_sample else (n_samples, spec.uniforms)
 
 
-def single_node(spec: Spec, f: Callable[[Array], Array], arrays: dict[str, np.ndarray], *, dist: str,
-                n_estimates: int, n_samples: int, seed: int, device: str, state: Any = None,
-                warmup: int | None = None, **options: Any) -> dict[str, np.ndarray]:
+def timed(surrogate: Surrogate, theta: dict[str, Array], n_rows: int, state: Any,
+          key: Array) -> tuple[float, Callable[[], Any]]:
+    """(compile seconds, a call that computes n_rows estimates and returns once the device is done)."""
+    import time
+
+    grad = jax.jit(jax.grad(lambda rep, st, k: surrogate(rep, st, k, n_rows)[0]))
+    rep = replicate(theta, n_rows)
+    start = time.perf_counter()
+    compiled = grad.lower(rep, state, key).compile()
+    compile_s = time.perf_counter() - start
+    return compile_s, lambda: jax.block_until_ready(compiled(rep, state, key))
+
+
+def build_single_node(spec: Spec, f: Callable[[Array], Array], arrays: dict[str, np.ndarray], *, dist: str,
+                      n_samples: int, seed: int, device: str, state: Any = None, batch_size: int = 1,
+                      **options: Any) -> tuple[Surrogate, dict[str, Array], Any]:
+    """(surrogate, parameters, state) of one node; an estimate averages batch_size examples."""
     est = get(spec.name, "jax")
     theta = device_put(arrays, device)
     shape = next(iter(arrays.values())).shape
     n_draws, n_u = draw_counts(spec, n_samples)
+    n_draws *= batch_size
     down = Downstream(main=f, value=lambda z: stop_gradient(f(z)), relaxed=lambda h, temperature: f(h))
 
     def surrogate(rep: dict[str, Array], st: Any, key: Array, n_rows: int) -> tuple[Array, Any]:
@@ -107,4 +122,10 @@ def single_node(spec: Spec, f: Callable[[Array], Array], arrays: dict[str, np.nd
 
     if spec.state and state is None:
         state = est.init_state({k: shape for k in arrays}, seed, device)
-    return estimate(spec, surrogate, theta, n_estimates, state, warmup, jax.random.PRNGKey(seed))
+    return surrogate, theta, state
+
+
+def single_node(spec: Spec, f: Callable[[Array], Array], arrays: dict[str, np.ndarray], *, n_estimates: int,
+                warmup: int | None = None, **kwargs: Any) -> dict[str, np.ndarray]:
+    surrogate, theta, state = build_single_node(spec, f, arrays, **kwargs)
+    return estimate(spec, surrogate, theta, n_estimates, state, warmup, jax.random.PRNGKey(kwargs["seed"]))

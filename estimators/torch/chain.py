@@ -68,15 +68,16 @@ def chain_surrogate(name: str, params: dict[str, Tensor], u: list[Tensor], state
     return node(0, None), states
 
 
-def grad_samples(name: str, arrays: dict[str, np.ndarray], *, n_estimates: int, n_samples: int = 1, seed: int = 0,
-                 device: str = "cpu", warmup: int | None = None, **options: Any) -> dict[str, np.ndarray]:
-    """Like `estimators.grad_samples`, for every parameter of the chain; each estimate uses n_samples draws."""
+def build(name: str, arrays: dict[str, np.ndarray], *, n_samples: int = 1, seed: int = 0, device: str = "cpu",
+          batch_size: int = 1, **options: Any):
+    """(surrogate, parameters, per-layer states); an estimate averages batch_size examples of the chain."""
     spec = SPECS[name]
     depth, width = check_chain(spec, arrays, n_samples)
     dev = torch.device(device)
     gen = torch.Generator(dev).manual_seed(seed)
     theta = {k: torch.as_tensor(v, device=dev) for k, v in arrays.items()}
     n_draws, n_u = draw_counts(spec, n_samples)
+    n_draws *= batch_size
     est = get(name, "torch")
     states = [est.init_state({"logits": (width,)}, seed + layer, device) if spec.state else None
               for layer in range(depth)]
@@ -86,7 +87,14 @@ def grad_samples(name: str, arrays: dict[str, np.ndarray], *, n_estimates: int, 
         out, st = chain_surrogate(name, rep, u, list(st), **{**spec.options, **options})
         return out.mean(1).sum(), st
 
-    return estimate(spec, surrogate, theta, n_estimates, states, warmup)
+    return surrogate, theta, states
+
+
+def grad_samples(name: str, arrays: dict[str, np.ndarray], *, n_estimates: int, warmup: int | None = None,
+                 **kwargs: Any) -> dict[str, np.ndarray]:
+    """Like `estimators.grad_samples`, for every parameter of the chain."""
+    surrogate, theta, states = build(name, arrays, **kwargs)
+    return estimate(SPECS[name], surrogate, theta, n_estimates, states, warmup)
 
 
 def exact_objective(params: dict[str, Tensor]) -> Tensor:

@@ -101,15 +101,29 @@ def draw_counts(spec: Spec, n_samples: int) -> tuple[int, int]:
     return (1, n_samples) if spec.multi_sample else (n_samples, spec.uniforms)
 
 
-def single_node(spec: Spec, f: Callable[[Tensor], Tensor], arrays: dict[str, np.ndarray], *, dist: str,
-                n_estimates: int, n_samples: int, seed: int, device: str, state: Any = None,
-                warmup: int | None = None, **options: Any) -> dict[str, np.ndarray]:
+def timed(surrogate: Surrogate, theta: dict[str, Tensor], n_rows: int, state: Any) -> tuple[float, Callable[[], Any]]:
+    """(compile seconds, a call that computes n_rows estimates and returns once the device is done)."""
+    sync = torch.cuda.synchronize if next(iter(theta.values())).is_cuda else (lambda: None)
+
+    def run() -> Any:
+        out = gradient_rows(surrogate, theta, n_rows, state)
+        sync()
+        return out
+
+    return 0.0, run
+
+
+def build_single_node(spec: Spec, f: Callable[[Tensor], Tensor], arrays: dict[str, np.ndarray], *, dist: str,
+                      n_samples: int, seed: int, device: str, state: Any = None, batch_size: int = 1,
+                      **options: Any) -> tuple[Surrogate, dict[str, Tensor], Any]:
+    """(surrogate, parameters, state) of one node; an estimate averages batch_size examples."""
     est = get(spec.name, "torch")
     dev = torch.device(device)
     gen = torch.Generator(dev).manual_seed(seed)
     theta = {k: torch.as_tensor(v, device=dev) for k, v in arrays.items()}
     shape = next(iter(arrays.values())).shape
     n_draws, n_u = draw_counts(spec, n_samples)
+    n_draws *= batch_size
 
     def value(z: Tensor) -> Tensor:
         with torch.no_grad():
@@ -125,4 +139,10 @@ def single_node(spec: Spec, f: Callable[[Tensor], Tensor], arrays: dict[str, np.
 
     if spec.state and state is None:
         state = est.init_state({k: shape for k in arrays}, seed, device)
+    return surrogate, theta, state
+
+
+def single_node(spec: Spec, f: Callable[[Tensor], Tensor], arrays: dict[str, np.ndarray], *, n_estimates: int,
+                warmup: int | None = None, **kwargs: Any) -> dict[str, np.ndarray]:
+    surrogate, theta, state = build_single_node(spec, f, arrays, **kwargs)
     return estimate(spec, surrogate, theta, n_estimates, state, warmup)

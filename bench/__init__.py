@@ -1,0 +1,1 @@
+"""The measurement harness: sweeps of cells, metrics in NumPy, Parquet results, reports."""

@@ -1,0 +1,185 @@
+"""`python -m bench {list,run,report,all}`: argparse subcommands. Bad input: one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import estimators
+from bench import report, sweep
+from bench.problems import PROBLEMS, parse_value
+from bench.sweep import PRESETS, SUITES
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line and exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _names(text: str, valid: list[str], what: str) -> list[str]:
+    items = [s.strip() for s in text.split(",")]
+    if not all(items):
+        raise UsageError(f"malformed {what} list {text!r}: expected comma-separated names")
+    bad = [s for s in items if s not in valid]
+    if bad:
+        raise UsageError(f"unknown {what} {', '.join(bad)}; valid: {', '.join(valid)}")
+    return items
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        values = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise UsageError(f"malformed {what} list {text!r}: expected comma-separated integers") from None
+    if any(v < 1 for v in values):
+        raise UsageError(f"{what} must be positive integers, got {text!r}")
+    return values
+
+
+def _problems(text: str) -> dict[str, dict[str, Any]]:
+    """'toy-bernoulli:t=0.49,chain:width=4' -> {problem: its parameters over the defaults}."""
+    out = {}
+    for item in [s.strip() for s in text.split(",")]:
+        name, *assignments = item.split(":")
+        if name not in PROBLEMS:
+            raise UsageError(f"unknown problem {name!r}; valid: {', '.join(PROBLEMS)}")
+        params = dict(PROBLEMS[name].defaults)
+        for a in assignments:
+            key, eq, value = a.partition("=")
+            if not eq or key not in params:
+                valid = ", ".join(PROBLEMS[name].defaults) or "none"
+                raise UsageError(f"bad parameter {a!r} for {name}; expected NAME=VALUE with NAME in: {valid}")
+            try:
+                params[key] = parse_value(params[key], value)
+            except ValueError:
+                raise UsageError(f"bad value {value!r} for {name}:{key}") from None
+        out[name] = params
+    return out
+
+
+def _backends(text: str | None, device: str) -> list[str]:
+    installed = estimators.available_backends()
+    if text is None:
+        missing = [b for b in estimators.BACKENDS if b not in installed]
+        if missing:
+            print(f"note: backend(s) {', '.join(missing)} not installed; skipped", file=sys.stderr)
+        chosen = installed
+    else:
+        chosen = _names(text, list(estimators.BACKENDS), "backend")
+    for b in chosen:
+        try:
+            estimators.check_backend(b, device)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return chosen
+
+
+def _out_dir(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write to --out {path!r}: {exc.strerror or exc}") from None
+    return out
+
+
+def _add_sweep_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", help="comma-separated: torch,jax (default: every installed one)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: the GPU for torch and JAX")
+    p.add_argument("--estimators", help=f"comma-separated, from: {', '.join(estimators.names())}")
+    p.add_argument("--problems", help="comma-separated; parameters as NAME:KEY=VALUE, e.g. toy-bernoulli:t=0.49")
+    p.add_argument("--depths", help="comma-separated depths (chain problem)")
+    p.add_argument("--batch-sizes", help="comma-separated examples per estimate")
+    p.add_argument("--n-samples", help="comma-separated draws per example (rloo: at least 2)")
+    p.add_argument("--n-estimates", help="replicate estimates per gradients cell")
+    p.add_argument("--preset", default="quick", choices=list(PRESETS))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="results", help="results folder (default: results/)")
+    p.add_argument("--resume", action="store_true", help="skip cells whose result file already exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (CI logs)")
+
+
+def parser() -> Parser:
+    p = Parser(prog="python -m bench", description="Benchmark Monte Carlo gradient estimators.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub.add_parser("list", help="estimators, problems, suites, backends and devices")
+    run = sub.add_parser("run", help="run one suite")
+    run.add_argument("suite", help=f"one of: {', '.join(SUITES)}")
+    _add_sweep_options(run)
+    rep = sub.add_parser("report", help="render results into reports/")
+    rep.add_argument("--results", default="results")
+    rep.add_argument("--out", default="reports")
+    _add_sweep_options(sub.add_parser("all", help="every suite with the chosen preset, then the report"))
+    return p
+
+
+def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
+    preset = PRESETS[args.preset]
+    speed = suite == "speed"
+    names = _names(args.estimators, estimators.names(), "estimator") if args.estimators else (
+        preset["speed_estimators"] if speed else preset["estimators"])
+    problems = _problems(args.problems) if args.problems else {p: dict(PROBLEMS[p].defaults)
+                                                                for p in preset["problems"]}
+    return sweep.cells(
+        suite, problems=problems, estimators=names, backends=_backends(args.backend, args.device),
+        device=args.device, depths=_ints(args.depths, "depths") if args.depths else preset["depths"],
+        batch_sizes=_ints(args.batch_sizes, "batch sizes") if args.batch_sizes else (
+            preset["speed_batch_sizes"] if speed else preset["batch_sizes"]),
+        n_samples=_ints(args.n_samples, "n-samples") if args.n_samples else preset["n_samples"],
+        seed=args.seed, n_estimates=_ints(args.n_estimates, "n-estimates")[0] if args.n_estimates
+        else preset["n_estimates"],
+    )
+
+
+def _list() -> int:
+    print("estimators:")
+    for name in estimators.names():
+        s = estimators.spec(name)
+        print(f"  {name:15s} {s.family:17s} {'unbiased' if s.unbiased else 'biased':9s} {','.join(s.dists)}")
+    print("problems:")
+    for p in PROBLEMS.values():
+        print(f"  {p.name:15s} {p.description}  defaults: {p.defaults}")
+    print(f"suites:   {', '.join(SUITES)} (training arrives with the model problems)")
+    print(f"presets:  {', '.join(PRESETS)}")
+    print(f"backends: {', '.join(estimators.available_backends()) or 'none installed'}")
+    devices = ["cpu"] + (["cuda"] if any(estimators._has_cuda(b) for b in estimators.available_backends()) else [])
+    print(f"devices:  {', '.join(devices)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = parser().parse_args(argv)
+        if args.command == "list":
+            return _list()
+        if args.command == "report":
+            report.render(Path(args.results), _out_dir(args.out))
+            return 0
+        suites = ["gradients", "speed"] if args.command == "all" else [args.suite]
+        if args.command == "run" and args.suite not in SUITES:
+            raise UsageError(f"unknown suite {args.suite!r}; valid: {', '.join(SUITES)}")
+        if "training" in suites:
+            raise UsageError("suite 'training' needs the model problems (bsn, sbn-vae, ...), which are not built yet;"
+                             " valid now: gradients, speed")
+        grids = [_grid(args, s) for s in suites]
+        out = _out_dir(args.out)
+    except UsageError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    from bench.runner import run_sweep
+
+    failed = sum(run_sweep(cells, out, argv, resume=args.resume, quiet=args.quiet) for cells in grids)
+    if args.command == "all":
+        report.render(out, _out_dir("reports" if args.out == "results" else str(Path(args.out) / "report")))
+    return 1 if failed else 0

@@ -1,0 +1,52 @@
+"""Clock and memory readings: torch.utils.benchmark's Timer for both backends, peaks per framework.
+
+The timed call returns only once the device is done (torch.cuda.synchronize / jax.block_until_ready, inside
+the drivers' `timed`), JAX's compile time is measured apart by the driver, and the Timer reports the median
+and interquartile range of blocks after warm-up calls.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+from collections.abc import Callable
+from typing import Any
+
+WARMUP_CALLS = 3
+MIN_RUN_TIME_S = 0.3
+
+
+def time_call(run: Callable[[], Any]) -> tuple[float, float, int]:
+    """(median seconds, interquartile range, number of measurements) of run()."""
+    from torch.utils.benchmark import Timer
+
+    for _ in range(WARMUP_CALLS):
+        run()
+    m = Timer(stmt="run()", globals={"run": run}).blocked_autorange(min_run_time=MIN_RUN_TIME_S)
+    return m.median, m.iqr, len(m.times)
+
+
+def reset_device_peak(backend: str, device: str) -> None:
+    if backend == "torch" and device == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+
+
+def device_peak_bytes(backend: str, device: str) -> float | None:
+    """Peak device memory: torch's resettable counter; JAX's never-reset counter (fresh process per cell)."""
+    if device != "cuda":
+        return None
+    if backend == "torch":
+        import torch
+
+        return float(torch.cuda.max_memory_allocated())
+    import jax
+
+    return float(jax.devices("gpu")[0].memory_stats()["peak_bytes_in_use"])
+
+
+def host_peak_bytes() -> float:
+    """Peak resident memory of this process (a speed cell runs in a fresh process, so this is the cell's)."""
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return float(kb if sys.platform == "darwin" else kb * 1024)
