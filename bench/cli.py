@@ -119,7 +119,9 @@ def parser() -> Parser:
     rep = sub.add_parser("report", help="render results into reports/")
     rep.add_argument("--results", default="results")
     rep.add_argument("--out", default="reports")
-    _add_sweep_options(sub.add_parser("all", help="every suite with the chosen preset, then the report"))
+    every = sub.add_parser("all", help="every suite with the chosen preset, then the report")
+    _add_sweep_options(every)
+    every.add_argument("--report-out", default="reports", help="report folder (default: reports/)")
     return p
 
 
@@ -174,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                              " valid now: gradients, speed")
         grids = [_grid(args, s) for s in suites]
         out = _out_dir(args.out)
+        report_out = _out_dir(args.report_out) if args.command == "all" else None
     except UsageError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
@@ -181,5 +184,5 @@ def main(argv: list[str] | None = None) -> int:
 
     failed = sum(run_sweep(cells, out, argv, resume=args.resume, quiet=args.quiet) for cells in grids)
     if args.command == "all":
-        report.render(out, _out_dir("reports" if args.out == "results" else str(Path(args.out) / "report")))
+        report.render(out, report_out)
     return 1 if failed else 0

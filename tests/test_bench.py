@@ -1,0 +1,147 @@
+"""The harness end to end: CLI runs on tiny grids, toy numbers against closed forms, resume after a kill,
+bad input, and the Parquet schema round trip."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+
+from bench import store
+from bench.cli import main
+from bench.metrics import summarize
+from tests.truths import BACKENDS
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--backend", BACKENDS[0], "--quiet", "--n-estimates", "4000"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_gradients_toy_numbers_match_closed_forms(tmp_path):
+    """reinforce: bias consistent with 0 and the closed-form variance; st: its known bias; exact: nothing."""
+    assert main(["run", "gradients", "--problems", "toy-bernoulli:t=0.45", "--estimators", "reinforce,st,exact",
+                 "--out", str(tmp_path), *TINY]) == 0
+    df = pd.read_parquet(tmp_path)
+    get = df[(df.param_group == "all")].set_index(["estimator", "metric"])
+    # theta=0, t=0.45: g = f(b)(b - 1/2) takes 0.3025/2 and -0.2025/2 with probability 1/2 each
+    g = np.array([0.3025 / 2, -0.2025 / 2])
+    var_true = g.var()
+    v, se = get.loc[("reinforce", "variance"), ["value", "stderr"]]
+    assert abs(v - var_true) < 4 * se
+    b, se = get.loc[("reinforce", "bias"), ["value", "stderr"]]
+    assert b < 4 * se
+    # pass-through ST: mean E[2(b - t)] = 0.1 against the true 0.25 * 0.1: bias 0.075
+    b, se = get.loc[("st", "bias"), ["value", "stderr"]]
+    assert abs(b - 0.075) < 4 * se
+    assert get.loc[("exact", "bias"), "value"] < 1e-6 and get.loc[("exact", "variance"), "value"] < 1e-10
+
+
+def test_metrics_of_a_known_distribution():
+    rng = np.random.default_rng(0)
+    rows = rng.normal([1.0, 2.0], [1.0, 2.0], size=(50_000, 2))
+    stats = summarize(rows, np.array([1.0, 2.0]))
+    assert abs(stats["variance"][0] - 5.0) < 4 * stats["variance"][1]
+    assert stats["bias"][0] < 4 * stats["bias"][1]
+    biased = summarize(rows, np.array([1.3, 2.4]))
+    assert abs(biased["bias"][0] - 0.5) < 4 * biased["bias"][1]
+    assert abs(biased["mse"][0] - 5.25) < 4 * biased["mse"][1]
+
+
+def test_chain_per_layer_groups_and_speed_suite(tmp_path):
+    assert main(["run", "gradients", "--problems", "chain", "--depths", "2", "--estimators", "disarm",
+                 "--out", str(tmp_path), *TINY]) == 0
+    assert main(["run", "speed", "--problems", "chain", "--depths", "2", "--estimators", "disarm",
+                 "--batch-sizes", "8", "--out", str(tmp_path), *TINY]) == 0
+    df = pd.read_parquet(tmp_path)
+    assert set(df[df.suite == "gradients"].param_group) == {"all", "layer0", "layer1", "readout"}
+    speed = df[df.suite == "speed"].set_index("metric")
+    assert speed.loc["time", "value"] > 0 and speed.loc["peak_host_memory", "value"] > 1e6
+    assert speed.loc["time_ratio_to_floor", "value"] > 0
+    assert (df.status == "ok").all()
+
+
+def test_schema_round_trip_and_metadata(tmp_path):
+    assert main(["run", "gradients", "--problems", "toy-gaussian:f=cos", "--estimators", "reparam",
+                 "--out", str(tmp_path), *TINY]) == 0
+    files = list(tmp_path.glob("*.parquet"))
+    assert len(files) == 1
+    table = ds.dataset(tmp_path).to_table()
+    assert table.schema.remove_metadata() == store.SCHEMA
+    meta = store.read_meta(files[0])
+    assert {"git_sha", "git_dirty", "versions", "cpu", "argv", "run_id"} <= set(meta)
+    df = pd.read_parquet(tmp_path)
+    assert set(df.metric) == {"bias", "variance", "mse", "snr", "cosine"}
+    assert df.estimator_version.str.len().eq(12).all()
+
+
+def test_failing_cell_is_recorded_and_sweep_goes_on(tmp_path, monkeypatch):
+    from bench import run
+
+    def explode(cell):
+        if cell.estimator == "arm":
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return original(cell)
+
+    original = run.SUITE_FUNCTIONS["gradients"]
+    monkeypatch.setitem(run.SUITE_FUNCTIONS, "gradients", explode)
+    code = main(["run", "gradients", "--problems", "toy-bernoulli", "--estimators", "arm,disarm",
+                 "--out", str(tmp_path), *TINY])
+    assert code == 1
+    df = pd.read_parquet(tmp_path)
+    assert set(df[df.estimator == "arm"].status) == {"oom"}
+    assert set(df[df.estimator == "disarm"].status) == {"ok"}
+
+
+def test_resume_after_a_killed_run(tmp_path):
+    args = ["run", "gradients", "--problems", "toy-bernoulli", "--out", str(tmp_path), *TINY]
+    proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(list(tmp_path.glob("*.parquet"))) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {p.name for p in tmp_path.glob("*.parquet")}
+    assert 3 <= len(done) < 13 and not list(tmp_path.glob("*.tmp*"))
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.parquet")}
+    result = run_cli(*args, "--resume")
+    assert result.returncode == 0, result.stderr
+    assert f"{len(done)} skipped" in result.stderr
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # finished cells untouched
+    assert pd.read_parquet(tmp_path).cell_id.nunique() == 13
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "nope"], "valid: gradients, speed, training"),
+    (["run", "gradients", "--estimators", "foo"], "valid: exact, reinforce"),
+    (["run", "gradients", "--problems", "mnist"], "valid: toy-bernoulli, toy-gaussian, chain"),
+    (["run", "gradients", "--problems", "toy-bernoulli:q=1"], "NAME in: theta, t"),
+    (["run", "gradients", "--backend", "tensorflow"], "valid: torch, jax"),
+    (["run", "gradients", "--preset", "huge"], "choose from 'quick', 'full'"),
+    (["run", "gradients", "--depths", "1,,x"], "malformed depths"),
+    (["run", "gradients", "--out", "/proc/forbidden"], "cannot write to --out"),
+    (["run", "gradients", "--device", "cuda"], "sees no GPU"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr, result.stderr
+
+
+def test_report_renders_tables(tmp_path):
+    assert main(["run", "gradients", "--problems", "toy-bernoulli", "--estimators", "disarm",
+                 "--out", str(tmp_path / "res"), *TINY]) == 0
+    assert main(["report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep")]) == 0
+    text = (tmp_path / "rep" / "index.md").read_text()
+    assert "## gradients: toy-bernoulli" in text and "| disarm |" in text
