@@ -18,11 +18,14 @@ MIN_RUN_TIME_S = 0.3
 
 def time_call(run: Callable[[], Any]) -> tuple[float, float, int]:
     """(median seconds, interquartile range, number of measurements) of run()."""
+    import torch
     from torch.utils.benchmark import Timer
 
     for _ in range(WARMUP_CALLS):
         run()
-    m = Timer(stmt="run()", globals={"run": run}).blocked_autorange(min_run_time=MIN_RUN_TIME_S)
+    # Timer pins torch to one thread unless told otherwise; measure under the process's own setting
+    timer = Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
+    m = timer.blocked_autorange(min_run_time=MIN_RUN_TIME_S)
     return m.median, m.iqr, len(m.times)
 
 
