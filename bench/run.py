@@ -120,7 +120,8 @@ def run_in_process(cell: Cell, out: Path, meta: dict[str, Any]) -> list[dict[str
     path = store.cell_path(out, cell.id)
     if proc.returncode == 0 and path.exists():
         return store.read_results_file(path)
-    reason = f"worker exited with code {proc.returncode}: {proc.stderr.strip().splitlines()[-1:] or ''}"
+    last_line = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    reason = f"worker exited with code {proc.returncode}: {last_line}"
     rows = [{**_row(cell, "error", float("nan"), status="died", message=reason[:500]), "estimator_version": ""}]
     store.write_cell(out, cell.id, [{**r, "run_id": meta["run_id"]} for r in rows], meta)
     return rows

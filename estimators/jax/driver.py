@@ -7,6 +7,7 @@ with respect to `rep` is then one independent estimate per row, from one jitted 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -93,8 +94,6 @@ def draw_counts(spec: Spec, n_samples: int) -> tuple[int, int]:
 def timed(surrogate: Surrogate, theta: dict[str, Array], n_rows: int, state: Any,
           key: Array) -> tuple[float, Callable[[], Any]]:
     """(compile seconds, a call that computes n_rows estimates and returns once the device is done)."""
-    import time
-
     grad = jax.jit(jax.grad(lambda rep, st, k: surrogate(rep, st, k, n_rows)[0]))
     rep = replicate(theta, n_rows)
     start = time.perf_counter()
