@@ -19,5 +19,6 @@ def exact(params, down: Downstream, u, state, *, dist: str, event_ndim: int):
     event_shape = tuple(theta.shape[theta.ndim - event_ndim :])
     x = configurations(dist, event_shape)
     x = x.reshape((x.shape[0],) + (1,) * (theta.ndim - event_ndim) + event_shape)
+    x = jnp.broadcast_to(x, (x.shape[0], *theta.shape))  # full shape: the downstream sees one value per example
     weights = jnp.exp(log_prob(dist, params, x, event_ndim))
     return (weights * down.main(x)).sum(0), state

@@ -17,5 +17,6 @@ def exact(params, down: Downstream, u, state, *, dist: str, event_ndim: int):
     event_shape = tuple(theta.shape[theta.ndim - event_ndim :])
     x = configurations(dist, event_shape, theta.device)
     x = x.reshape((x.shape[0],) + (1,) * (theta.ndim - event_ndim) + event_shape)
+    x = x.expand(x.shape[0], *theta.shape)  # full shape: the downstream sees one value per example
     weights = log_prob(dist, params, x, event_ndim).exp()
     return (weights * down.main(x)).sum(0), state

@@ -1,0 +1,239 @@
+"""One engine for every model problem: the estimator's surrogate at each stochastic layer, nested, and the
+exact objective by joint enumeration. Written once against `ops`, so torch and JAX run the same math.
+
+A model visits its stochastic layers in order. Layer l's node parameters come from what the previous layer
+carries on (its sample, or an activation computed from it; the model's inputs for layer 0); the per-example
+loss is a sum of terms the model declares:
+
+    loss = direct(params) + sum_l local_l(z_l, h_{l-1}) + final(h_{L-1}),    h_l = carry_l(z_l, h_{l-1})
+
+`direct` holds terms with no sample in them (analytic KLs), which then never multiply a score;
+`local` holds the terms that need a layer's sample and its parent (log q - log p in a VAE).
+The surrogate at layer l is the estimator's, with downstream
+    main(z)    = local_l(z) + surrogate at layer l+1 (or final): gradients flow through later layers;
+    value(z)   = the same loss with later layers sampled hard from their own noise, parameters frozen;
+    relaxed(h) = the same with later Bernoulli layers relaxed (REBAR, RELAX's control variates).
+"""
+
+from __future__ import annotations
+
+import itertools
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from estimators.registry import get
+
+Arrays = dict[str, Any]
+
+
+class AbstractModel(ABC):
+    """A stochastic model: parameters from a seed, its layers, its loss terms, its held-out metrics."""
+
+    dist: str
+    n_stochastic: int  # stochastic layers the engine visits (a problem's `depth` may count other layers)
+    per_draw_data: bool = True  # data has a leading draws axis (one example per draw); bnn keeps the batch inside
+
+    @abstractmethod
+    def init_params(self, seed: int) -> dict[str, np.ndarray]: ...
+
+    @abstractmethod
+    def event_shape(self, layer: int) -> tuple[int, ...]:
+        """Shape of one example's sample at a layer (the estimator's event)."""
+
+    def node_shape(self, layer: int, n_draws: int) -> tuple[int, ...]:
+        return (n_draws, *self.event_shape(layer))
+
+    @abstractmethod
+    def inputs(self, o: Any, p: Arrays, ctx: Arrays) -> Any:
+        """What layer 0's node parameters are computed from (the data, an embedding of it)."""
+
+    @abstractmethod
+    def node(self, o: Any, p: Arrays, layer: int, prev: Any, ctx: Arrays) -> Arrays:
+        """The layer's node parameters, e.g. {"logits": ...}, from what the layer before carried on."""
+
+    def carry(self, o: Any, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
+        """What layer `layer` hands on, given its sample z: by default the sample itself."""
+        return z
+
+    def local_loss(self, o: Any, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
+        return 0.0
+
+    @abstractmethod
+    def final_loss(self, o: Any, p: Arrays, z: Any, ctx: Arrays) -> Any: ...
+
+    def direct_loss(self, o: Any, p: Arrays, ctx: Arrays) -> Any:
+        return 0.0
+
+    def groups(self, params: dict[str, np.ndarray]) -> dict[str, list[str]]:
+        """Parameter groups reported separately (per layer)."""
+        return {}
+
+    def metrics(self, o: Any, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
+        """Held-out metrics besides the loss, per example, from what the last layer carried on."""
+        return {}
+
+
+def surrogate(model: AbstractModel, o: Any, name: str, p: Arrays, u: list[Any], states: list[Any], ctx: Arrays,
+              options: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """Per-example surrogate [rows, draws]: its value is the loss, its gradient the estimator's."""
+    est, depth, dist = get(name, o.name).surrogate, model.n_stochastic, model.dist
+    frozen = {k: o.sg(v) for k, v in p.items()}
+    states = list(states)
+
+    def relaxed_sample(m: int, node: Arrays, temperature: Any) -> Any:
+        return o.sigmoid((node["logits"] - o.dist.logit(u[m][0])) / temperature)
+
+    def rest(layer: int, z: Any, prev: Any, draw: Any) -> Any:
+        total = model.local_loss(o, frozen, layer, z, prev, ctx)
+        h = model.carry(o, frozen, layer, z, prev, ctx)
+        for m in range(layer + 1, depth):
+            z = draw(m, model.node(o, frozen, m, h, ctx))
+            total = total + model.local_loss(o, frozen, m, z, h, ctx)
+            h = model.carry(o, frozen, m, z, h, ctx)
+        return total + model.final_loss(o, frozen, h, ctx)
+
+    def hard(m: int, node: Arrays) -> Any:
+        return o.sg(o.dist.sample(dist, node, u[m][0]))
+
+    def visit(layer: int, prev: Any) -> Any:
+        shape = tuple(u[layer].shape[1:])  # node parameters broadcast to the noise (extra leading axes kept)
+        node = {k: o.broadcast_to(v, shape) for k, v in model.node(o, p, layer, prev, ctx).items()}
+        last = layer + 1 == depth
+
+        def main(z: Any) -> Any:
+            h = model.carry(o, p, layer, z, prev, ctx)
+            later = model.final_loss(o, p, h, ctx) if last else visit(layer + 1, h)
+            return model.local_loss(o, p, layer, z, prev, ctx) + later
+
+        down = o.Downstream(
+            main=main,
+            value=lambda z: o.sg(rest(layer, o.sg(z), o.sg(prev), hard)),
+            relaxed=lambda h, t: rest(layer, h, o.sg(prev), lambda m, node: relaxed_sample(m, node, t)),
+        )
+        out, states[layer] = est(node, down, u[layer], states[layer], dist=dist, event_ndim=len(model.event_shape(layer)),
+                                 **options)
+        return out
+
+    return model.direct_loss(o, p, ctx) + visit(0, model.inputs(o, p, ctx)), states
+
+
+MAX_JOINT_CONFIGS = 2**16
+
+
+def n_configurations(model: AbstractModel) -> int:
+    """Joint configurations of all layers (per example); 0 for continuous latents."""
+    if model.dist == "gaussian":
+        return 0
+    total = 1
+    for layer in range(model.n_stochastic):
+        shape = model.event_shape(layer)
+        total *= 2 ** int(np.prod(shape)) if model.dist == "bernoulli" else shape[-1] ** int(np.prod(shape[:-1]))
+    return total
+
+
+def exact_objective(model: AbstractModel, o: Any, p: Arrays, ctx: Arrays) -> Any:
+    """Mean over the examples in ctx of E_q[loss], summing every joint configuration of the layers."""
+    if not 0 < n_configurations(model) <= MAX_JOINT_CONFIGS:
+        raise ValueError(f"{type(model).__name__} at this size has {n_configurations(model)} joint "
+                         f"configurations; exact enumeration allows 1 to {MAX_JOINT_CONFIGS}")
+    per_layer = [o.configurations(model.dist, model.event_shape(m)) for m in range(model.n_stochastic)]
+    joint = np.array(list(itertools.product(*[range(len(c)) for c in per_layer]))).reshape(-1, len(per_layer))
+    n_examples = len(next(iter(ctx.values())))
+    ctx = {k: o.tile(v, len(joint)) for k, v in ctx.items()}  # draw index = configuration * n_examples + example
+    p1 = {k: v[None] for k, v in p.items()}
+    loss, logq, h = model.direct_loss(o, p1, ctx), 0.0, model.inputs(o, p1, ctx)
+    for m, configs in enumerate(per_layer):
+        z = o.repeat(configs[o.asarray(joint[:, m])], n_examples)[None]
+        node = model.node(o, p1, m, h, ctx)
+        logq = logq + o.dist.log_prob(model.dist, node, z, len(model.event_shape(m)))
+        loss = loss + model.local_loss(o, p1, m, z, h, ctx)
+        h = model.carry(o, p1, m, z, h, ctx)
+    loss = loss + model.final_loss(o, p1, h, ctx)
+    return (o.exp(logq) * loss).sum() / n_examples
+
+
+def forward(model: AbstractModel, o: Any, p: Arrays, ctx: Arrays, u: list[Any], mode: str) -> dict[str, Any]:
+    """Per-example loss and metrics of one pass, for evaluation: p unreplicated, u[l] shaped like layer l's
+    node parameters. mode: "stochastic" samples, "deterministic" takes each node's most likely value,
+    "mean" feeds Bernoulli probabilities on (the deterministic sigmoid net)."""
+    p1 = {k: v[None] for k, v in p.items()}
+    loss, h = model.direct_loss(o, p1, ctx), model.inputs(o, p1, ctx)
+    for m in range(model.n_stochastic):
+        node = model.node(o, p1, m, h, ctx)
+        if mode == "stochastic":
+            z = o.dist.sample(model.dist, node, u[m])
+        elif mode == "mean":
+            z = o.sigmoid(node["logits"])
+        elif model.dist == "gaussian":
+            z = node["loc"]
+        else:
+            z = o.dist.sample(model.dist, node, 0.5 + 0 * u[m]) if model.dist == "bernoulli" else o.one_hot(
+                o.argmax(node["logits"]), node["logits"].shape[-1])
+        loss = loss + model.local_loss(o, p1, m, z, h, ctx)
+        h = model.carry(o, p1, m, z, h, ctx)
+    loss = loss + model.final_loss(o, p1, h, ctx)
+    return {"loss": loss[0], **{k: v[0] for k, v in model.metrics(o, p1, h, ctx, loss).items()}}
+
+
+def dense(p: Arrays, name: str, h: Any, inner: int = 1) -> Any:
+    """h @ W + b with W, b = p[name_w], p[name_b] carrying a leading rows axis and `inner` axes (draws, ...)
+    between rows and features in h; h may carry extra leading axes (broadcast right-aligned)."""
+    w, b = p[f"{name}_w"], p[f"{name}_b"]
+    w = w.reshape(w.shape[0], *([1] * (inner - 1)), *w.shape[1:])
+    return h @ w + b.reshape(b.shape[0], *([1] * inner), b.shape[-1])
+
+
+def init_dense(rng: np.random.Generator, name: str, n_in: int, n_out: int, scale: float = 1.0) -> dict[str, Any]:
+    """Normal(0, scale^2 / n_in) weights and small random biases (nonzero: no symmetric starting point)."""
+    return {f"{name}_w": rng.normal(0.0, scale / np.sqrt(n_in), (n_in, n_out)),
+            f"{name}_b": rng.normal(0.0, 0.1, n_out)}
+
+
+def build(model: AbstractModel, name: str, arrays: dict[str, np.ndarray], data: dict[str, np.ndarray], *,
+          backend: str, device: str, n_samples: int, seed: int, options: dict[str, Any]):
+    """(surrogate in the backend driver's signature, parameters, per-layer states) for one cell: an estimate
+    is the gradient of the mean loss over `data` (each example with its own n_samples draws)."""
+    import importlib
+
+    from bench.problems.ops import ops
+    from estimators import PARAM_NAMES
+    from estimators.spec import SPECS
+
+    spec, o = SPECS[name], ops(backend, device)
+    driver = importlib.import_module(f"estimators.{backend}.driver")
+    n_draws, n_u = driver.draw_counts(spec, n_samples)
+    if model.per_draw_data:
+        total_draws = n_draws * len(next(iter(data.values())))
+        data = {k: np.concatenate([v] * n_draws) for k, v in data.items()}
+    else:
+        total_draws = n_draws
+    ctx = {k: o.asarray(v) for k, v in data.items()}
+    theta = {k: o.asarray(v) for k, v in arrays.items()}
+    est = get(name, backend)
+    states = [est.init_state({k: model.event_shape(m) for k in PARAM_NAMES[model.dist]}, seed + m, device)
+              if spec.state else None for m in range(model.n_stochastic)]
+    opts = {**spec.options, **options}
+
+    def total(rep: Arrays, st: list[Any], draw_uniforms: Any, n_rows: int) -> tuple[Any, list[Any]]:
+        u = [draw_uniforms(m, (n_u, n_rows, *model.node_shape(m, total_draws))) for m in range(model.n_stochastic)]
+        out, st = surrogate(model, o, name, rep, u, st, ctx, opts)
+        return out.mean(1).sum(), st
+
+    if backend == "torch":
+        import torch
+
+        gen = torch.Generator(torch.device(device)).manual_seed(seed)
+
+        def torch_surrogate(rep: Arrays, st: list[Any], n_rows: int):
+            return total(rep, st, lambda m, shape: driver.uniforms(gen, shape, torch.device(device)), n_rows)
+
+        return torch_surrogate, theta, states
+    import jax
+
+    def jax_surrogate(rep: Arrays, st: list[Any], key: Any, n_rows: int):
+        keys = jax.random.split(key, model.n_stochastic)
+        return total(rep, st, lambda m, shape: driver.uniforms(keys[m], shape), n_rows)
+
+    return jax_surrogate, theta, states
