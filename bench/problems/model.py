@@ -112,8 +112,8 @@ def surrogate(model: AbstractModel, o: Any, name: str, p: Arrays, u: list[Any], 
             value=lambda z: o.sg(rest(layer, o.sg(z), o.sg(prev), hard)),
             relaxed=lambda h, t: rest(layer, h, o.sg(prev), lambda m, node: relaxed_sample(m, node, t)),
         )
-        out, states[layer] = est(node, down, u[layer], states[layer], dist=dist, event_ndim=len(model.event_shape(layer)),
-                                 **options)
+        event_ndim = len(model.event_shape(layer))
+        out, states[layer] = est(node, down, u[layer], states[layer], dist=dist, event_ndim=event_ndim, **options)
         return out
 
     return model.direct_loss(o, p, ctx) + visit(0, model.inputs(o, p, ctx)), states
