@@ -10,7 +10,9 @@ from typing import Any, NoReturn
 
 import estimators
 from bench import report, sweep
+from bench.experiments import EXPERIMENTS
 from bench.problems import PROBLEMS, parse_value
+from bench.problems.data import DATASETS, DataError, load
 from bench.sweep import PRESETS, SUITES
 
 
@@ -102,8 +104,11 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-sizes", help="comma-separated examples per estimate")
     p.add_argument("--n-samples", help="comma-separated draws per example (rloo: at least 2)")
     p.add_argument("--n-estimates", help="replicate estimates per gradients cell")
+    p.add_argument("--data", default="digits", choices=list(DATASETS),
+                   help="images for the model problems: digits (bundled) or mnist (needs --data-dir)")
+    p.add_argument("--data-dir", default="", help="folder holding mnist.npz or the four MNIST IDX files")
     p.add_argument("--preset", default="quick", choices=list(PRESETS))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="default 0; training: the preset's seeds")
     p.add_argument("--out", default="results", help="results folder (default: results/)")
     p.add_argument("--resume", action="store_true", help="skip cells whose result file already exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar (CI logs)")
@@ -125,13 +130,30 @@ def parser() -> Parser:
     return p
 
 
+def _data(args: argparse.Namespace) -> dict[str, str]:
+    """The data choice, checked once up front: a missing or malformed MNIST folder is one clear line."""
+    try:
+        load(args.data, args.data_dir)
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    return {"data": args.data, "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else ""}
+
+
 def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
     preset = PRESETS[args.preset]
     speed = suite == "speed"
+    data = _data(args)
+    if suite == "training":
+        chosen = list(_problems(args.problems)) if args.problems else None
+        return sweep.training_cells(
+            preset, backends=_backends(args.backend, args.device), device=args.device, data=data, problems=chosen,
+            estimators=_names(args.estimators, estimators.names(), "estimator") if args.estimators else None,
+            seeds=[args.seed] if args.seed_given else None)
     names = _names(args.estimators, estimators.names(), "estimator") if args.estimators else (
         preset["speed_estimators"] if speed else preset["estimators"])
-    problems = _problems(args.problems) if args.problems else {p: dict(PROBLEMS[p].defaults)
-                                                                for p in preset["problems"]}
+    chosen = _problems(args.problems) if args.problems else {
+        k: {**PROBLEMS[sweep.problem_name(k)].defaults, **v} for k, v in preset["problems"].items()}
+    problems = {k: {**pp, **{d: v for d, v in data.items() if d in pp}} for k, pp in chosen.items()}
     return sweep.cells(
         suite, problems=problems, estimators=names, backends=_backends(args.backend, args.device),
         device=args.device, depths=_ints(args.depths, "depths") if args.depths else preset["depths"],
@@ -139,7 +161,7 @@ def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
             preset["speed_batch_sizes"] if speed else preset["batch_sizes"]),
         n_samples=_ints(args.n_samples, "n-samples") if args.n_samples else preset["n_samples"],
         seed=args.seed, n_estimates=_ints(args.n_estimates, "n-estimates")[0] if args.n_estimates
-        else preset["n_estimates"],
+        else preset["n_estimates"], points=tuple(preset["points"]),
     )
 
 
@@ -151,7 +173,9 @@ def _list() -> int:
     print("problems:")
     for p in PROBLEMS.values():
         print(f"  {p.name:15s} {p.description}  defaults: {p.defaults}")
-    print(f"suites:   {', '.join(SUITES)} (training arrives with the model problems)")
+    print(f"suites:   {', '.join(SUITES)}")
+    print(f"experiments (training): {', '.join(EXPERIMENTS)}")
+    print(f"data:     {', '.join(DATASETS)} (mnist from --data-dir; nothing is downloaded)")
     print(f"presets:  {', '.join(PRESETS)}")
     print(f"backends: {', '.join(estimators.available_backends()) or 'none installed'}")
     devices = ["cpu"] + (["cuda"] if any(estimators._has_cuda(b) for b in estimators.available_backends()) else [])
@@ -168,12 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             report.render(Path(args.results), _out_dir(args.out))
             return 0
-        suites = ["gradients", "speed"] if args.command == "all" else [args.suite]
+        suites = list(SUITES) if args.command == "all" else [args.suite]
         if args.command == "run" and args.suite not in SUITES:
             raise UsageError(f"unknown suite {args.suite!r}; valid: {', '.join(SUITES)}")
-        if "training" in suites:
-            raise UsageError("suite 'training' needs the model problems (bsn, sbn-vae, ...), which are not built yet;"
-                             " valid now: gradients, speed")
+        args.seed_given = args.seed is not None
+        args.seed = args.seed or 0
         grids = [_grid(args, s) for s in suites]
         out = _out_dir(args.out)
         report_out = _out_dir(args.report_out) if args.command == "all" else None

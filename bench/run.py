@@ -35,13 +35,20 @@ def _row(cell: Cell, metric: str, value: float, stderr: float = float("nan"), *,
         "backend": cell.backend, "device": cell.device, "depth": cell.depth, "batch_size": cell.batch_size,
         "n_samples": cell.n_samples, "seed": cell.seed, "metric": metric, "param_group": group, "step": None,
         "value": value, "stderr": stderr, "unit": unit, "status": status, "message": message, "wall_s": wall_s,
+        "lr": cell.lr if cell.suite == "training" else float("nan"),
+        "options": json.dumps(cell.opts, sort_keys=True), "experiment": cell.experiment,
     }
 
 
+def _estimator_options(cell: Cell, estimator: str) -> dict[str, Any]:
+    return {k: v for k, v in cell.opts.items() if k in SPECS[estimator].options}
+
+
 def _build(cell: Cell, estimator: str | None = None):
-    return problems.build(cell.problem, cell.params, cell.backend, estimator or cell.estimator, depth=cell.depth,
+    name = estimator or cell.estimator
+    return problems.build(cell.problem, cell.params, cell.backend, name, depth=cell.depth,
                           batch_size=cell.batch_size, n_samples=cell.n_samples, seed=cell.seed, device=cell.device,
-                          options={})
+                          options=_estimator_options(cell, name), point=cell.opts.get("point", "init"))
 
 
 def _key(cell: Cell) -> tuple:
@@ -58,8 +65,9 @@ def gradients(cell: Cell) -> list[dict[str, Any]]:
     bad = [k for k, v in rows.items() if not np.all(np.isfinite(v))]
     if bad:
         return [_row(cell, "variance", float("nan"), status="nan", message=f"non-finite estimates in {bad}")]
-    truth, truth_se = problems.truth(cell.problem, cell.params, cell.depth, cell.seed, cell.backend)
-    groups = {"all": list(rows), **problems.groups(cell.problem, rows)}
+    truth, truth_se = problems.truth(cell.problem, cell.params, cell.depth, cell.seed, cell.backend,
+                                     cell.opts.get("point", "init"), cell.batch_size, cell.device)
+    groups = {"all": list(rows), **problems.groups(cell.problem, rows, cell.params, cell.depth)}
     out = []
     for group, keys in groups.items():
         stats = summarize(np.concatenate([rows[k].reshape(len(rows[k]), -1) for k in keys], 1),
@@ -93,7 +101,27 @@ def speed(cell: Cell) -> list[dict[str, Any]]:
     return out
 
 
-SUITE_FUNCTIONS = {"gradients": gradients, "speed": speed}
+def training(cell: Cell) -> list[dict[str, Any]]:
+    """Held-out metrics against steps and training time; options carry the budget and seed 002's knobs."""
+    from bench.training import train
+
+    o = cell.opts
+    model = problems.model_of(cell.problem, cell.params, cell.depth, cell.batch_size, cell.estimator)
+    run = train(cell.problem, cell.params, model, cell.estimator, backend=cell.backend, device=cell.device,
+                seed=cell.seed, lr=cell.lr, optimizer=o.get("optimizer", "sgd"), steps=int(o.get("steps", 100)),
+                batch_size=cell.batch_size, n_samples=cell.n_samples, eval_every=int(o.get("eval_every", 25)),
+                options=_estimator_options(cell, cell.estimator), slope_anneal=float(o.get("slope_anneal", 1.0)),
+                mode=o.get("eval", ""), train_subset=int(o.get("train_subset", 0)))
+    out = [_row(cell, "compile_time", run.compile_time, unit="s")]
+    for point in run.history:
+        for metric, value in point.items():
+            if metric != "step":
+                row = _row(cell, metric, value, unit="s" if metric == "train_time" else "")
+                out.append({**row, "step": int(point["step"])})
+    return out
+
+
+SUITE_FUNCTIONS = {"gradients": gradients, "speed": speed, "training": training}
 
 
 def run_cell(cell: Cell) -> list[dict[str, Any]]:
@@ -103,6 +131,8 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
         rows = SUITE_FUNCTIONS[cell.suite](cell)
     except MemoryError as exc:
         rows = [_row(cell, "error", float("nan"), status="oom", message=str(exc)[:500])]
+    except FloatingPointError as exc:  # training diverged
+        rows = [_row(cell, "error", float("nan"), status="nan", message=str(exc)[:500])]
     except Exception as exc:  # noqa: BLE001 - a failing cell is recorded and the sweep goes on
         status = "oom" if "out of memory" in str(exc).lower() else "error"
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()

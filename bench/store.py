@@ -24,6 +24,7 @@ SCHEMA = pa.schema([
     ("n_samples", pa.int64()), ("seed", pa.int64()), ("metric", pa.string()), ("param_group", pa.string()),
     ("step", pa.int64()), ("value", pa.float64()), ("stderr", pa.float64()), ("unit", pa.string()),
     ("status", pa.string()), ("message", pa.string()), ("wall_s", pa.float64()),
+    ("lr", pa.float64()), ("options", pa.string()), ("experiment", pa.string()),
 ])
 
 

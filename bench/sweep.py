@@ -7,7 +7,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.problems import PROBLEMS
+from bench.experiments import EXPERIMENTS
+from bench.problems import PROBLEMS, enumerable
 from estimators.spec import SPECS
 
 SUITES = ("gradients", "speed", "training")
@@ -26,6 +27,13 @@ class Cell:
     n_samples: int
     seed: int
     n_estimates: int
+    lr: float = 0.0  # training suite only
+    options: tuple[tuple[str, Any], ...] = ()  # estimator options, gradient point, training options
+    experiment: str = ""  # training cells that reproduce a seed experiment
+
+    @property
+    def opts(self) -> dict[str, Any]:
+        return dict(self.options)
 
     @property
     def id(self) -> str:
@@ -37,45 +45,112 @@ class Cell:
         return dict(self.problem_params)
 
 
+SMALL = {"bsn": {"width": 3}, "sbn-vae": {"width": 3}, "categorical-vae": {"vars": 2, "cats": 3},
+         "stochastic-depth": {"width": 16}}  # enumerable at depths 1-2: exact truths
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
-        "problems": ["toy-bernoulli", "toy-gaussian", "chain"],
+        "problems": {"toy-bernoulli": {}, "toy-gaussian": {}, "chain": {}, **SMALL, "gaussian-vae": {}, "bnn": {}},
         "estimators": list(SPECS),
-        "speed_estimators": ["reinforce", "rloo", "disarm", "st", "gumbel-softmax", "relax", "reparam"],
-        "depths": [1, 3],
-        "batch_sizes": [1],
+        "speed_estimators": ["reinforce", "rloo", "disarm", "st", "gumbel-softmax", "relax", "reparam",
+                             "local-reparam"],
+        "depths": [1, 2],
+        "batch_sizes": [4],
         "speed_batch_sizes": [64],
         "n_samples": [1],
         "n_estimates": 2_000,
+        "points": ["init"],
+        "experiments": list(EXPERIMENTS),
+        "training_steps": 100,
+        "training_seeds": [0],
+        "training_grid": {},
     },
     "full": {
-        "problems": ["toy-bernoulli", "toy-gaussian", "chain"],
+        "problems": {"toy-bernoulli": {}, "toy-gaussian": {}, "chain": {}, **SMALL,
+                     "sbn-vae:nonlinear": {"width": 3, "variant": "nonlinear", "hidden": 32},
+                     "gaussian-vae": {}, "bnn": {}},
         "estimators": list(SPECS),
         "speed_estimators": list(SPECS),
-        "depths": [1, 2, 3, 4, 5],
+        "depths": [1, 2, 3, 4],
         "batch_sizes": [1, 16, 64],
         "speed_batch_sizes": [1, 64, 1024],
         "n_samples": [1, 4],
         "n_estimates": 20_000,
+        "points": ["init", "trained"],
+        "experiments": list(EXPERIMENTS),
+        "training_steps": 500,
+        "training_seeds": [0, 1, 2],
+        "training_grid": {"problems": ["sbn-vae", "categorical-vae", "gaussian-vae", "bnn", "stochastic-depth"],
+                          "lrs": [0.001, 0.003, 0.01], "optimizer": "adam", "depth": 2, "batch_size": 32},
     },
 }
+TRAINING_BATCH = 50  # seed 002's minibatch
+EVAL_EVERY = 25  # steps: one epoch of the digits data
+
+
+def problem_name(key: str) -> str:
+    """Preset keys may name a variant, 'sbn-vae:nonlinear'; the problem is the part before the colon."""
+    return key.split(":")[0]
 
 
 def cells(suite: str, *, problems: dict[str, dict[str, Any]], estimators: list[str], backends: list[str],
           device: str, depths: list[int], batch_sizes: list[int], n_samples: list[int], seed: int,
-          n_estimates: int) -> list[Cell]:
-    """Every applicable cell of the grid, each once. Toy problems have depth 1; rloo takes n_samples >= 2."""
+          n_estimates: int, points: tuple[str, ...] = ("init",)) -> list[Cell]:
+    """Every applicable cell of the grid, each once. Toy problems have depth 1; rloo takes n_samples >= 2;
+    exact only where the joint configurations can be enumerated; the trained point only for model problems."""
     out: dict[str, Cell] = {}
-    for problem, pp in problems.items():
+    for key, pp in problems.items():
+        problem = problem_name(key)
         for name in estimators:
             if not PROBLEMS[problem].supports(name) or (suite == "speed" and name == "exact"):
                 continue
             for backend in backends:
                 for depth in depths if PROBLEMS[problem].has_depth else [1]:
-                    for batch in batch_sizes:
-                        for n in n_samples:
-                            n = max(n, 2) if SPECS[name].multi_sample else n
-                            c = Cell(suite, problem, tuple(sorted(pp.items())), name, backend, device, depth,
-                                     batch, n, seed, n_estimates)
-                            out.setdefault(c.id, c)
+                    if name == "exact" and not enumerable(problem, pp, depth):
+                        continue
+                    for point in points if PROBLEMS[problem].model is not None and suite == "gradients" else ["init"]:
+                        options = (("point", point),) if point != "init" else ()
+                        for batch in batch_sizes:
+                            for n in n_samples:
+                                n = max(n, 2) if SPECS[name].multi_sample else n
+                                c = Cell(suite, problem, tuple(sorted(pp.items())), name, backend, device, depth,
+                                         batch, n, seed, n_estimates, options=options)
+                                out.setdefault(c.id, c)
+    return list(out.values())
+
+
+def training_cells(preset: dict[str, Any], *, backends: list[str], device: str, data: dict[str, Any],
+                   problems: list[str] | None = None, estimators: list[str] | None = None,
+                   seeds: list[int] | None = None) -> list[Cell]:
+    """The seed experiments, then the (problem, estimator, learning rate) grid, over seeds and backends."""
+    steps = preset["training_steps"]
+    budget = (("eval_every", EVAL_EVERY), ("steps", steps))
+    out: dict[str, Cell] = {}
+
+    def add(problem: str, pp: dict[str, Any], name: str, lr: float, options: dict[str, Any], depth: int,
+            batch: int, experiment: str) -> None:
+        if problems and problem not in problems or estimators and name not in estimators:
+            return
+        if not PROBLEMS[problem].supports(name):
+            return
+        full = {**PROBLEMS[problem].defaults, **pp, **{k: v for k, v in data.items() if PROBLEMS[problem].uses_data}}
+        for seed in seeds or preset["training_seeds"]:
+            for backend in backends:
+                opts = tuple(sorted({**options, **dict(budget)}.items()))
+                c = Cell("training", problem, tuple(sorted(full.items())), name, backend, device, depth, batch,
+                         2 if SPECS[name].multi_sample else 1, seed, 0, lr=lr, options=opts, experiment=experiment)
+                out.setdefault(c.id, c)
+
+    for exp_id in preset["experiments"]:
+        e = EXPERIMENTS[exp_id]
+        for run in e.runs:
+            add(e.problem, e.problem_params, run.estimator, run.lr, {"optimizer": e.optimizer, **run.options},
+                run.depth, TRAINING_BATCH, e.id)
+    grid = preset["training_grid"]
+    for problem in grid.get("problems", []):
+        for name in SPECS:
+            if SPECS[name].family in ("exact",) or SPECS[name].state == "trained":
+                continue
+            for lr in grid["lrs"]:
+                add(problem, SMALL.get(problem, {}), name, lr, {"optimizer": grid["optimizer"]}, grid["depth"],
+                    grid["batch_size"], "")
     return list(out.values())

@@ -1,9 +1,20 @@
 """Benchmark problems: each gives a backend's surrogate for a cell, the true gradient, and parameter groups.
 
-toy-bernoulli  b ~ Bernoulli(sigmoid(theta)), f(b) = (b - t)^2; theta = 0, t = 0.45 (REBAR/RELAX toy)
-toy-gaussian   x ~ N(mu, sigma^2), f(x) = x^2 or cos(omega x); truths in closed form
-chain          depth x width binary stochastic layers (estimators/*/chain.py); exact truth by enumeration
-               while depth*width <= 16, else a reference estimate (DisARM, many draws) with its standard error
+toy-bernoulli     b ~ Bernoulli(sigmoid(theta)), f(b) = (b - t)^2; theta = 0, t = 0.45 (REBAR/RELAX toy)
+toy-gaussian      x ~ N(mu, sigma^2), f(x) = x^2 or cos(omega x); truths in closed form
+chain             depth x width binary stochastic layers (estimators/*/chain.py)
+bsn               seed 002's classifier of binary stochastic neurons (bsn.py)
+sbn-vae           sigmoid belief net VAE, linear or nonlinear (discrete_vae.py)
+categorical-vae   VAE with categorical latents (discrete_vae.py)
+gaussian-vae      seed 000's VAE, Gaussian latent, analytic KL (gaussian_vae.py)
+bnn               Bayesian neural net, mean-field Gaussian weights (bnn.py)
+stochastic-depth  seed 001's stochastic ResNet with learnable survival (stochastic_depth.py)
+
+Truths: closed forms for the toys; exact enumeration of every joint configuration when there are at most
+2^16 of them (chain, bsn, the VAEs and stochastic-depth at small sizes); otherwise a reference estimate
+(many draws of an unbiased estimator, seeded apart) whose standard error is carried into the reported bias.
+Model problems estimate the gradient of the mean loss over a fixed batch of `batch_size` training examples,
+at initialisation (point "init") or after a fixed number of training steps (point "trained").
 """
 
 from __future__ import annotations
@@ -11,15 +22,22 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from bench.problems import data as datasets
+from bench.problems.model import AbstractModel, exact_objective, n_configurations
 from estimators.chain import init_params
 from estimators.spec import SPECS
 
 MAX_EXACT_UNITS = 16
 REFERENCE_ESTIMATES = 200_000
+MODEL_REFERENCE_ESTIMATES = 20_000
+REFERENCE = {"bernoulli": "disarm", "categorical": "rloo", "gaussian": "reparam"}  # unbiased, low variance
+TRAINED_STEPS = 200  # the "trained" point: Adam steps with the reference estimator
+IMAGE = {"data": "digits", "data_dir": ""}
 
 
 @dataclass(frozen=True)
@@ -29,9 +47,55 @@ class Problem:
     description: str
     defaults: dict[str, Any] = field(default_factory=dict)
     has_depth: bool = False
+    provides: tuple[str, ...] = ()  # model structure some estimators require (Spec.requires)
+    excludes: tuple[str, ...] = ()
+    model: Callable[..., AbstractModel] | None = None
 
     def supports(self, estimator: str) -> bool:
-        return self.dist in SPECS[estimator].dists
+        spec = SPECS[estimator]
+        requires = getattr(spec, "requires", "")
+        return (self.dist in spec.dists and estimator not in self.excludes
+                and (not requires or requires in self.provides))
+
+    @property
+    def uses_data(self) -> bool:
+        return "data" in self.defaults
+
+
+def _bsn(pp, depth, batch_size, estimator, n_pixels):
+    from bench.problems.bsn import BSN
+
+    return BSN(n_pixels, int(pp["width"]), depth)
+
+
+def _vae(dist):
+    def make(pp, depth, batch_size, estimator, n_pixels):
+        from bench.problems.discrete_vae import DiscreteVAE
+
+        width = int(pp["width"] if dist == "bernoulli" else pp["vars"])
+        return DiscreteVAE(dist, n_pixels, width, depth, cats=int(pp.get("cats", 2)),
+                           nonlinear=pp["variant"] == "nonlinear", hidden=int(pp["hidden"]))
+
+    return make
+
+
+def _gaussian_vae(pp, depth, batch_size, estimator, n_pixels):
+    from bench.problems.gaussian_vae import GaussianVAE
+
+    return GaussianVAE(n_pixels, latent=int(pp["latent"]), hidden=int(pp["hidden"]), depth=depth)
+
+
+def _bnn(pp, depth, batch_size, estimator, n_pixels):
+    from bench.problems.bnn import BNN
+
+    return BNN(n_pixels, hidden=int(pp["hidden"]), depth=depth, n_train=int(pp.get("n_train", 1297)),
+               batch_size=batch_size, local=estimator == "local-reparam")
+
+
+def _stochastic_depth(pp, depth, batch_size, estimator, n_pixels):
+    from bench.problems.stochastic_depth import StochasticDepth
+
+    return StochasticDepth(n_pixels, int(pp["width"]), depth)
 
 
 PROBLEMS = {
@@ -43,8 +107,23 @@ PROBLEMS = {
                 {"mu": 0.5, "sigma": 1.0, "f": "square", "omega": 2.0}),
         Problem("chain", "bernoulli", "depth x width binary stochastic layers, softplus loss", {"width": 3},
                 has_depth=True),
+        Problem("bsn", "bernoulli", "seed 002 classifier: depth layers of binary stochastic neurons, softmax",
+                {"width": 100, **IMAGE}, has_depth=True, model=_bsn),
+        Problem("sbn-vae", "bernoulli", "sigmoid belief net VAE, depth stochastic layers, -ELBO",
+                {"width": 200, "variant": "linear", "hidden": 100, **IMAGE}, has_depth=True,
+                excludes=("deterministic",), model=_vae("bernoulli")),
+        Problem("categorical-vae", "categorical", "VAE with vars categorical latents of cats classes, -ELBO",
+                {"vars": 20, "cats": 10, "variant": "linear", "hidden": 100, **IMAGE}, has_depth=True,
+                model=_vae("categorical")),
+        Problem("gaussian-vae", "gaussian", "seed 000 VAE: Gaussian latent, analytic KL; depth tanh layers",
+                {"latent": 8, "hidden": 64, **IMAGE}, has_depth=True, model=_gaussian_vae),
+        Problem("bnn", "gaussian", "Bayesian neural net, mean-field Gaussian weights, depth layers, -ELBO",
+                {"hidden": 32, **IMAGE}, has_depth=True, provides=("linear-gaussian-weights",), model=_bnn),
+        Problem("stochastic-depth", "bernoulli", "seed 001 stochastic ResNet: depth blocks kept w.p. sigmoid(theta)",
+                {"width": 32, **IMAGE}, has_depth=True, model=_stochastic_depth),
     ]
 }
+POINTS = ("init", "trained")
 
 
 def parse_value(default: Any, text: str) -> Any:
@@ -60,16 +139,72 @@ def _toy_f(problem: str, pp: dict[str, Any], backend: str) -> Callable:
     return lambda x: (x**2).sum(-1)
 
 
-def params_of(problem: str, pp: dict[str, Any], depth: int, seed: int) -> dict[str, np.ndarray]:
+def dataset(pp: dict[str, Any]) -> datasets.Dataset:
+    return datasets.load(pp["data"], pp["data_dir"])
+
+
+def model_of(problem: str, pp: dict[str, Any], depth: int, batch_size: int, estimator: str = "") -> AbstractModel:
+    make = PROBLEMS[problem].model
+    return make(pp, depth, batch_size, estimator, dataset(pp).n_pixels)
+
+
+def batch(problem: str, pp: dict[str, Any], x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """A model's data arrays: binarized images for the VAEs, images and one-hot labels for classifiers."""
+    if problem.endswith("vae"):
+        return {"x": datasets.binarize(x)}
+    return {"x": x, "y": datasets.one_hot(y)}
+
+
+def fixed_batch(problem: str, pp: dict[str, Any], batch_size: int, seed: int) -> dict[str, np.ndarray]:
+    """The training examples a gradients cell differentiates the mean loss over (chosen by the seed)."""
+    d = dataset(pp)
+    idx = np.random.default_rng(seed + 1).choice(len(d.x_train), batch_size, replace=False)
+    return batch(problem, pp, d.x_train[idx], d.y_train[idx])
+
+
+def enumerable(problem: str, pp: dict[str, Any], depth: int) -> bool:
+    if problem == "chain":
+        return depth * int(pp["width"]) <= MAX_EXACT_UNITS
+    if PROBLEMS[problem].model is None:
+        return problem == "toy-bernoulli"
+    return 0 < n_configurations(model_of(problem, pp, depth, 1)) <= 2**16
+
+
+def params_of(problem: str, pp: dict[str, Any], depth: int, seed: int, point: str = "init",
+              batch_size: int = 1) -> dict[str, np.ndarray]:
     if problem == "toy-bernoulli":
         return {"logits": np.array([pp["theta"]], np.float32)}
     if problem == "toy-gaussian":
         return {"loc": np.array([pp["mu"]], np.float32), "scale": np.array([pp["sigma"]], np.float32)}
-    return init_params(depth, int(pp["width"]), seed)
+    if problem == "chain":
+        return init_params(depth, int(pp["width"]), seed)
+    if point == "trained":
+        return {k: v.copy() for k, v in _trained(problem, tuple(sorted(pp.items())), depth, seed, batch_size).items()}
+    return model_of(problem, pp, depth, batch_size).init_params(seed)
 
 
-def groups(problem: str, params: dict[str, np.ndarray]) -> dict[str, list[str]]:
-    """Parameter groups reported separately (per layer for the chain)."""
+@lru_cache(maxsize=8)
+def _trained(problem: str, items: tuple, depth: int, seed: int, batch_size: int) -> dict[str, np.ndarray]:
+    """Parameters after TRAINED_STEPS Adam steps with the reference estimator, always computed by the same
+    backend (torch when installed), so torch and JAX cells measure gradients at the same point."""
+    from bench import training
+    from estimators import available_backends
+
+    pp = dict(items)
+    name = REFERENCE[PROBLEMS[problem].dist]
+    model = model_of(problem, pp, depth, batch_size, name)
+    backend = "torch" if "torch" in available_backends() else "jax"
+    run = training.train(problem, pp, model, name, backend=backend, device="cpu", seed=seed, lr=0.01,
+                         optimizer="adam", steps=TRAINED_STEPS, batch_size=32, n_samples=2 if name == "rloo" else 1,
+                         eval_every=0, options={})
+    return run.params
+
+
+def groups(problem: str, params: dict[str, np.ndarray], pp: dict[str, Any] | None = None,
+           depth: int = 1) -> dict[str, list[str]]:
+    """Parameter groups reported separately (per layer for deep models)."""
+    if PROBLEMS[problem].model is not None:
+        return model_of(problem, pp, depth, 1).groups(params)
     if problem != "chain":
         return {k: [k] for k in params}
     depth = sum(k.startswith("w") for k in params) + 1
@@ -80,13 +215,22 @@ def groups(problem: str, params: dict[str, np.ndarray]) -> dict[str, list[str]]:
 
 
 def build(problem: str, pp: dict[str, Any], backend: str, estimator: str, *, depth: int, batch_size: int,
-          n_samples: int, seed: int, device: str, options: dict[str, Any]):
-    """(driver module, surrogate, parameters, state) for one cell."""
+          n_samples: int, seed: int, device: str, options: dict[str, Any], point: str = "init",
+          noise_seed: int | None = None):
+    """(driver module, surrogate, parameters, state) for one cell; `seed` fixes parameters and data,
+    `noise_seed` (default: seed) the estimator's draws."""
     spec = SPECS[estimator]
     driver = importlib.import_module(f"estimators.{backend}.driver")
-    params = params_of(problem, pp, depth, seed)
+    params = params_of(problem, pp, depth, seed, point, batch_size)
     opts = {**spec.options, **options}
-    if problem == "chain":
+    if PROBLEMS[problem].model is not None:
+        from bench.problems.model import build as build_model
+
+        model = model_of(problem, pp, depth, batch_size, estimator)
+        built = build_model(model, estimator, params, fixed_batch(problem, pp, batch_size, seed), backend=backend,
+                            device=device, n_samples=n_samples, seed=seed if noise_seed is None else noise_seed,
+                            options=opts)
+    elif problem == "chain":
         chain = importlib.import_module(f"estimators.{backend}.chain")
         built = chain.build(estimator, params, n_samples=n_samples, seed=seed, device=device, batch_size=batch_size,
                             **opts)
@@ -96,10 +240,10 @@ def build(problem: str, pp: dict[str, Any], backend: str, estimator: str, *, dep
     return (driver, *built)
 
 
-def truth(problem: str, pp: dict[str, Any], depth: int, seed: int,
-          backend: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def truth(problem: str, pp: dict[str, Any], depth: int, seed: int, backend: str, point: str = "init",
+          batch_size: int = 1, device: str = "cpu") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(true gradient, its standard error): zero error for closed forms and enumeration."""
-    params = params_of(problem, pp, depth, seed)
+    params = params_of(problem, pp, depth, seed, point, batch_size)
     if problem == "toy-bernoulli":
         s = 1 / (1 + np.exp(-params["logits"].astype(np.float64)))
         g = {"logits": s * (1 - s) * (1 - 2 * pp["t"])}
@@ -110,12 +254,39 @@ def truth(problem: str, pp: dict[str, Any], depth: int, seed: int,
             g = {"loc": -w * np.sin(w * mu) * e, "scale": -(w**2) * sigma * np.cos(w * mu) * e}
         else:
             g = {"loc": 2 * mu, "scale": 2 * sigma}
-    else:
+    elif problem == "chain":
         chain = importlib.import_module(f"estimators.{backend}.chain")
         if depth * int(pp["width"]) <= MAX_EXACT_UNITS:
             g = {k: v.astype(np.float64) for k, v in chain.exact_gradient(params).items()}
         else:
             rows = chain.grad_samples("disarm", params, n_estimates=REFERENCE_ESTIMATES, seed=seed + 10_007)
-            return ({k: v.astype(np.float64).mean(0) for k, v in rows.items()},
-                    {k: v.astype(np.float64).std(0, ddof=1) / np.sqrt(len(v)) for k, v in rows.items()})
+            return _mean_and_se(rows)
+    elif enumerable(problem, pp, depth):
+        from bench.problems.ops import gradient, ops
+
+        o, model = ops(backend, device), model_of(problem, pp, depth, batch_size)
+        ctx = {k: o.asarray(v) for k, v in fixed_batch(problem, pp, batch_size, seed).items()}
+        g = gradient(backend, lambda p: exact_objective(model, o, p, ctx), params, device)
+    else:
+        return _reference(problem, pp, depth, seed, backend, point, batch_size, device)
     return g, {k: np.zeros_like(v) for k, v in g.items()}
+
+
+def _reference(problem: str, pp: dict[str, Any], depth: int, seed: int, backend: str, point: str, batch_size: int,
+               device: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Mean and standard error of many reference estimates, in chunks (memory), noise seeded apart."""
+    name, chunk = REFERENCE[PROBLEMS[problem].dist], 2_000
+    parts: list[dict[str, np.ndarray]] = []
+    for i in range(MODEL_REFERENCE_ESTIMATES // chunk):
+        noise = seed + 10_007 + i
+        driver, surrogate, theta, state = build(problem, pp, backend, name, depth=depth, batch_size=batch_size,
+                                                n_samples=4 if name == "rloo" else 1, seed=seed, device=device,
+                                                options={}, point=point, noise_seed=noise)
+        key = () if backend == "torch" else (__import__("jax").random.PRNGKey(noise),)
+        parts.append(driver.estimate(SPECS[name], surrogate, theta, chunk, state, None, *key))
+    return _mean_and_se({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+
+
+def _mean_and_se(rows: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    return ({k: v.astype(np.float64).mean(0) for k, v in rows.items()},
+            {k: v.astype(np.float64).std(0, ddof=1) / np.sqrt(len(v)) for k, v in rows.items()})

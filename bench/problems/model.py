@@ -51,7 +51,10 @@ class AbstractModel(ABC):
 
     @abstractmethod
     def node(self, o: Any, p: Arrays, layer: int, prev: Any, ctx: Arrays) -> Arrays:
-        """The layer's node parameters, e.g. {"logits": ...}, from what the layer before carried on."""
+        """The layer's node parameters, e.g. {"logits": ...}, from what the layer before carried on.
+
+        They must carry prev's leading axes even where they do not depend on prev: nested exact enumeration
+        prepends one axis per layer, and each layer's configurations must pair with every parent's."""
 
     def carry(self, o: Any, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
         """What layer `layer` hands on, given its sample z: by default the sample itself."""

@@ -1,0 +1,75 @@
+"""The seed experiments the training suite reproduces, declared as data (asv-style): each is a set of runs
+(estimator, learning rate, options) on one problem, the seed's conclusion, and the comparison that tests it
+(`bench/findings.py`). Budgets come from the preset: seed 002 trained 20 epochs of MNIST; the embedded
+digits data has 1297 training images, 25 steps of 50 an epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Run:
+    label: str
+    estimator: str
+    lr: float
+    options: dict[str, Any] = field(default_factory=dict)  # slope_anneal, eval, train_subset, estimator options
+    depth: int = 1
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    problem: str
+    problem_params: dict[str, Any]
+    optimizer: str
+    claim: str
+    runs: tuple[Run, ...]
+    metric: str = "accuracy"  # held-out metric the finding compares (higher is better)
+
+
+ANNEALED = {"slope_anneal": 1.1}
+LRS = (0.1, 0.3, 1.0)
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.id: e
+    for e in [
+        Experiment("002-1", "bsn", {"width": 100}, "sgd",
+                   "variance-adjusted REINFORCE learns a bit faster than plain REINFORCE (not significantly)",
+                   (Run("variance-adjusted", "reinforce-ema", 0.05), Run("not variance-adjusted", "reinforce", 0.05))),
+        Experiment("002-2", "bsn", {"width": 100}, "sgd",
+                   "sigmoid-adjusted straight-through beats pass-through at learning rates 0.1, 0.3 and 1.0",
+                   tuple(Run(f"{kind} lr={lr}", est, lr) for lr in LRS
+                         for kind, est in (("pass-through", "st"), ("sigmoid-adjusted", "st-sigmoid")))),
+        Experiment("002-3", "bsn", {"width": 100}, "sgd",
+                   "slope-annealed straight-through beats sigmoid-adjusted at learning rates 0.1, 0.3 and 1.0",
+                   tuple(Run(f"{kind} lr={lr}", "st-sigmoid", lr, opts) for lr in LRS
+                         for kind, opts in (("sigmoid-adjusted", {}), ("slope-annealed", ANNEALED)))),
+        Experiment("002-5", "bsn", {"width": 100}, "sgd",
+                   "deterministic training learns fastest; stochastic and deterministic inference after stochastic "
+                   "training end up comparable",
+                   (Run("stochastic train, stochastic inference", "st-sigmoid", 0.3, ANNEALED),
+                    Run("stochastic train, deterministic inference", "st-sigmoid", 0.3,
+                        {**ANNEALED, "eval": "deterministic"}),
+                    Run("deterministic train and inference", "deterministic", 0.3))),
+        Experiment("002-8", "bsn", {"width": 200}, "sgd",
+                   "on a small training set, a binary stochastic net beats the deterministic sigmoid net "
+                   "(stochastic neurons regularize)",
+                   (Run("deterministic sigmoid net", "deterministic", 0.03, {"train_subset": 300}),
+                    Run("binary stochastic net", "st-sigmoid", 0.3,
+                        {**ANNEALED, "eval": "deterministic", "train_subset": 300}))),
+        Experiment("002-depth", "bsn", {"width": 100}, "sgd",
+                   "slope-annealed ST holds up as depth grows; REINFORCE fails with depth and recovers with a "
+                   "25x lower learning rate",
+                   tuple(Run(f"{label} depth={d}", est, lr, opts, depth=d) for d in (1, 3)
+                         for label, est, lr, opts in (("slope-annealed ST", "st-sigmoid", 0.3, ANNEALED),
+                                                      ("REINFORCE", "reinforce-ema", 0.3, {}),
+                                                      ("REINFORCE lr/25", "reinforce-ema", 0.3 / 25, {})))),
+        Experiment("000-vae", "gaussian-vae", {}, "adam",
+                   "the reparameterization gradient trains the Gaussian VAE better than the score function",
+                   (Run("reparam", "reparam", 0.003), Run("score function (REINFORCE)", "reinforce", 0.003)),
+                   metric="elbo"),
+    ]
+}
