@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from estimators.registry import BACKENDS, get, register
-from estimators.spec import DISTS, SPECS, Spec
+from estimators.spec import DISTS, REQUIREMENTS, SPECS, Spec
 
 __all__ = ["names", "spec", "grad_samples", "get", "register", "available_backends", "Spec", "BACKENDS"]
 
@@ -74,6 +74,9 @@ def _has_cuda(backend: str) -> bool:
 
 def _check_call(name: str, params: dict, dist: str, n_estimates: int, n_samples: int, options: dict) -> tuple:
     s = spec(name)
+    if s.requires:
+        raise ValueError(f"{name} needs {REQUIREMENTS.get(s.requires, s.requires)}; the single-node API has "
+                         f"only a bare node (for a Gaussian node use reparam, the same math)")
     if dist not in DISTS:
         raise ValueError(f"unknown distribution {dist!r}; valid: {', '.join(DISTS)}")
     if dist not in s.dists:

@@ -37,6 +37,15 @@ class Spec:
     default_warmup: int = 0  # state updates at fixed parameters before an estimate is measured
     options: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    # What the estimator needs from a model beyond its distribution ("" = any node of a supported dist will do).
+    # A problem declares what it provides; the single-node API (grad_samples) rejects any non-empty requirement.
+    requires: str = ""
+
+
+# Each requirement, in words, for error messages.
+REQUIREMENTS = {
+    "linear-gaussian-weights": "a model with linear Gaussian weights (problem bnn)",
+}
 
 
 _B, _C, _G = "bernoulli", "categorical", "gaussian"
@@ -83,5 +92,10 @@ SPECS: dict[str, Spec] = {
              note="estimates no stochastic objective: it returns the gradient of f(sigmoid(logits))"),
         Spec("reparam", "pathwise", True, (_G,), 1, True,
              "Kingma & Welling 2014; Rezende, Mohamed & Wierstra 2014 (seed 000)"),
+        Spec("local-reparam", "pathwise", True, (_G,), 1, True,
+             "Kingma, Salimans & Welling 2015, Variational dropout and the local reparameterization trick",
+             requires="linear-gaussian-weights",
+             note="needs a model whose Gaussian nodes are the weights of a linear layer: the model samples each "
+                  "example's pre-activations instead of a shared weight draw (bnn)"),
     ]
 }

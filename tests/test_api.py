@@ -10,7 +10,7 @@ from tests.truths import BACKENDS, f6
 
 SIX = {"logits": np.zeros(6, np.float32)}
 CATALOG = ["exact", "reinforce", "reinforce-ema", "rloo", "arm", "disarm", "st", "st-sigmoid", "gumbel-softmax",
-           "st-gumbel", "rebar", "relax", "deterministic", "reparam"]
+           "st-gumbel", "rebar", "relax", "deterministic", "reparam", "local-reparam"]
 
 
 def test_catalog_and_specs():
@@ -20,6 +20,8 @@ def test_catalog_and_specs():
         assert s.name == name and s.paper and s.dists
     assert estimators.spec("reparam").dists == ("gaussian",)
     assert not estimators.spec("deterministic").unbiased
+    assert estimators.spec("local-reparam").requires == "linear-gaussian-weights"
+    assert all(not estimators.spec(n).requires for n in CATALOG if n != "local-reparam")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -43,6 +45,7 @@ BAD = [
     (dict(dist="poisson"), "valid: bernoulli, categorical, gaussian"),
     (dict(device="tpu"), "valid devices: cpu, cuda"),
     (dict(name="reparam"), "it supports: gaussian"),
+    (dict(name="local-reparam"), r"local-reparam needs a model with linear Gaussian weights \(problem bnn\)"),
     (dict(name="rloo", n_samples=1), "n_samples >= 2"),
     (dict(name="gumbel-softmax", temperature=0.5), "valid: tau"),
     (dict(params={"probs": np.zeros(6)}), "must be named logits"),

@@ -6,6 +6,7 @@ from estimators.torch import (  # noqa: F401
     disarm,
     exact,
     gumbel_softmax,
+    local_reparam,
     rebar,
     reinforce,
     reinforce_ema,
