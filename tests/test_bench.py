@@ -31,7 +31,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_gradients_toy_numbers_match_closed_forms(tmp_path):
     """reinforce: bias consistent with 0 and the closed-form variance; st: its known bias; exact: nothing."""
     assert main(["run", "gradients", "--problems", "toy-bernoulli:t=0.45", "--estimators", "reinforce,st,exact",
-                 "--out", str(tmp_path), *TINY]) == 0
+                 "--batch-sizes", "1", "--out", str(tmp_path), *TINY]) == 0
     df = pd.read_parquet(tmp_path)
     get = df[(df.param_group == "all")].set_index(["estimator", "metric"])
     # theta=0, t=0.45: g = f(b)(b - 1/2) takes 0.3025/2 and -0.2025/2 with probability 1/2 each
