@@ -242,7 +242,16 @@ def build(problem: str, pp: dict[str, Any], backend: str, estimator: str, *, dep
 
 def truth(problem: str, pp: dict[str, Any], depth: int, seed: int, backend: str, point: str = "init",
           batch_size: int = 1, device: str = "cpu") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(true gradient, its standard error): zero error for closed forms and enumeration."""
+    """(true gradient, its standard error): zero error for closed forms and enumeration. Cached: every
+    estimator of a sweep is compared with the same truth, computed once per process."""
+    g, se = _truth(problem, tuple(sorted(pp.items())), depth, seed, backend, point, batch_size, device)
+    return {k: v.copy() for k, v in g.items()}, {k: v.copy() for k, v in se.items()}
+
+
+@lru_cache(maxsize=32)
+def _truth(problem: str, items: tuple, depth: int, seed: int, backend: str, point: str, batch_size: int,
+           device: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    pp = dict(items)
     params = params_of(problem, pp, depth, seed, point, batch_size)
     if problem == "toy-bernoulli":
         s = 1 / (1 + np.exp(-params["logits"].astype(np.float64)))
