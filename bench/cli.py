@@ -152,11 +152,13 @@ def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
     names = _names(args.estimators, estimators.names(), "estimator") if args.estimators else (
         preset["speed_estimators"] if speed else preset["estimators"])
     chosen = _problems(args.problems) if args.problems else {
-        k: {**PROBLEMS[sweep.problem_name(k)].defaults, **v} for k, v in preset["problems"].items()}
+        k: {**PROBLEMS[sweep.problem_name(k)].defaults, **v} for k, v in preset["problems"].items()
+        if not (speed and preset["speed_problems"]) or sweep.problem_name(k) in preset["speed_problems"]}
     problems = {k: {**pp, **{d: v for d, v in data.items() if d in pp}} for k, pp in chosen.items()}
     return sweep.cells(
         suite, problems=problems, estimators=names, backends=_backends(args.backend, args.device),
-        device=args.device, depths=_ints(args.depths, "depths") if args.depths else preset["depths"],
+        device=args.device, depths=_ints(args.depths, "depths") if args.depths else (
+            preset["speed_depths"] if speed else preset["depths"]),
         batch_sizes=_ints(args.batch_sizes, "batch sizes") if args.batch_sizes else (
             preset["speed_batch_sizes"] if speed else preset["batch_sizes"]),
         n_samples=_ints(args.n_samples, "n-samples") if args.n_samples else preset["n_samples"],

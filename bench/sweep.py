@@ -51,8 +51,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "problems": {"toy-bernoulli": {}, "toy-gaussian": {}, "chain": {}, **SMALL, "gaussian-vae": {}, "bnn": {}},
         "estimators": list(SPECS),
-        "speed_estimators": ["reinforce", "rloo", "disarm", "st", "gumbel-softmax", "relax", "reparam",
-                             "local-reparam"],
+        "speed_estimators": ["reinforce", "disarm", "st", "reparam", "local-reparam"],
+        "speed_problems": ["toy-bernoulli", "chain", "bsn", "stochastic-depth", "bnn"],
+        "speed_depths": [2],
         "depths": [1, 2],
         "batch_sizes": [4],
         "speed_batch_sizes": [64],
@@ -70,6 +71,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                      "gaussian-vae": {}, "bnn": {}},
         "estimators": list(SPECS),
         "speed_estimators": list(SPECS),
+        "speed_problems": None,  # every problem of the preset
+        "speed_depths": [1, 2, 4],
         "depths": [1, 2, 3, 4],
         "batch_sizes": [1, 16, 64],
         "speed_batch_sizes": [1, 64, 1024],
