@@ -118,7 +118,7 @@ PROBLEMS = {
         Problem("gaussian-vae", "gaussian", "seed 000 VAE: Gaussian latent, analytic KL; depth tanh layers",
                 {"latent": 8, "hidden": 64, **IMAGE}, has_depth=True, model=_gaussian_vae),
         Problem("bnn", "gaussian", "Bayesian neural net, mean-field Gaussian weights, depth layers, -ELBO",
-                {"hidden": 32, **IMAGE}, has_depth=True, provides=("linear-gaussian-weights",), model=_bnn),
+                {"hidden": 16, **IMAGE}, has_depth=True, provides=("linear-gaussian-weights",), model=_bnn),
         Problem("stochastic-depth", "bernoulli", "seed 001 stochastic ResNet: depth blocks kept w.p. sigmoid(theta)",
                 {"width": 32, **IMAGE}, has_depth=True, model=_stochastic_depth),
     ]
