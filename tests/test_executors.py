@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from tests.truths import BACKENDS
 ARGS = ["run", "gradients", "--problems", "toy-bernoulli,chain", "--depths", "2", "--estimators",
         "reinforce,disarm", "--backend", ",".join(BACKENDS), "--n-estimates", "200", "--quiet"]
 KEY = ["cell_id", "metric", "param_group"]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +59,7 @@ def ray_cluster():
     ray = pytest.importorskip("ray")  # `make test` installs the ray extra, so CI runs these
     with warnings.catch_warnings():  # Ray forks then execs its daemons at once: JAX's fork warning is moot
         warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     yield ray
     ray.shutdown()
 
@@ -155,3 +158,14 @@ def test_ray_not_installed_is_one_line(monkeypatch, tmp_path, capsys):
 ])
 def test_bad_executor_options_are_one_line_and_exit_2(options, message, tmp_path, capsys):
     assert message in _one_line_exit_2([*ARGS, *options, "--out", str(tmp_path)], capsys)
+
+
+def test_unreachable_ray_address_is_one_line_and_fails_fast(tmp_path):
+    """In a fresh process (this one may hold a Ray connection): refused at once, not after minutes of retries."""
+    pytest.importorskip("ray")
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "bench", *ARGS, "--executor", "ray", "--ray-address",
+                             "127.0.0.1:1", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and time.perf_counter() - start < 60
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Ray cluster at '127.0.0.1:1'" in lines[0], result.stderr

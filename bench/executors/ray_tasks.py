@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 from bench.executors.common import Rows, needs_fresh_process, omp_threads, run_in_worker, threads_per_cell, worker_env
 from bench.run import failed
 from bench.sweep import Cell
+
+CONNECT_TIMEOUT_S = 10
 
 
 def _task(cell: Cell) -> Rows:
@@ -34,15 +37,19 @@ class RayExecutor:
         # already connected (a test's fixture, a notebook): use that cluster and leave it running afterwards
         self.owned = not ray.is_initialized()
         if self.owned:
+            _check_reachable(address)
             local = address is None
             self.workers = (workers or os.cpu_count() or 1) if local else None
             try:
-                ray.init(address=address, num_cpus=self.workers, include_dashboard=False,
+                # "local": a new cluster even where `ray start` runs one (ray.init(None) would join that)
+                ray.init(address=address or "local", num_cpus=self.workers, include_dashboard=False,
                          dashboard_host="127.0.0.1", logging_level=logging.ERROR, log_to_driver=False)
             except Exception as exc:  # noqa: BLE001 - any failure to start or reach Ray is one line for the CLI
                 where = f"the Ray cluster at {address!r}" if address else "a local Ray cluster"
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise ValueError(f"cannot start or reach {where}: {first}") from None
+        elif address is not None or workers is not None:
+            raise ValueError("Ray is already initialized in this process: --ray-address and --workers cannot apply")
         else:
             self.workers = None
         # on a cluster each task holds one CPU, so it gets one thread (Ray's own convention) unless
@@ -87,6 +94,22 @@ class RayExecutor:
     def close(self) -> None:
         if self.owned:
             self._ray.shutdown()
+
+
+def _check_reachable(address: str | None) -> None:
+    """An explicit HOST:PORT that nothing answers on fails in seconds; ray.init would retry for minutes."""
+    if address is None or address == "auto":
+        return
+    host, _, port = address.split("://")[-1].rpartition(":")
+    try:
+        if not (host and port.isdigit()):
+            raise ValueError("not HOST:PORT")
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except (OSError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise ValueError(f"cannot reach the Ray cluster at {address!r} ({why}); expected HOST:PORT of a running"
+                         " `ray start --head`, 'auto' to find one on this node, or no --ray-address for a"
+                         " local cluster") from None
 
 
 def _first_line(exc: BaseException) -> str:
