@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import estimators
-from bench import report, sweep
+from bench import executors, report, sweep
 from bench.experiments import EXPERIMENTS
 from bench.problems import PROBLEMS, parse_value
 from bench.problems.data import DATASETS, DataError, load
@@ -110,8 +110,13 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="quick", choices=list(PRESETS))
     p.add_argument("--seed", type=int, default=None, help="default 0; training: the preset's seeds")
     p.add_argument("--out", default="results", help="results folder (default: results/)")
-    p.add_argument("--resume", action="store_true", help="skip cells whose result file already exists")
+    p.add_argument("--resume", action="store_true", help="skip cells whose result file exists (unless its worker died)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (CI logs)")
+    p.add_argument("--executor", default="auto", choices=list(executors.EXECUTORS),
+                   help="where cells run (default auto: speed cells in fresh processes, the rest inline)")
+    p.add_argument("--workers", type=int, help="cells at a time: worker processes, or a local Ray cluster's CPUs")
+    p.add_argument("--gpus-per-cell", type=float, help="ray on cuda: GPUs each cell asks for (default 1)")
+    p.add_argument("--ray-address", help="ray: a running cluster ('auto' finds it; default: start a local one)")
 
 
 def parser() -> Parser:
@@ -167,6 +172,15 @@ def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
     )
 
 
+def _executor(args: argparse.Namespace) -> executors.Executor:
+    """Last of the checks: for ray it starts or joins the cluster, and failing to is one line too."""
+    try:
+        return executors.make(args.executor, device=args.device, workers=args.workers,
+                              gpus_per_cell=args.gpus_per_cell, ray_address=args.ray_address)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _list() -> int:
     print("estimators:")
     for name in estimators.names():
@@ -202,12 +216,17 @@ def main(argv: list[str] | None = None) -> int:
         grids = [_grid(args, s) for s in suites]
         out = _out_dir(args.out)
         report_out = _out_dir(args.report_out) if args.command == "all" else None
+        executor = _executor(args)
     except UsageError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
     from bench.runner import run_sweep
 
-    failed = sum(run_sweep(cells, out, argv, resume=args.resume, quiet=args.quiet) for cells in grids)
+    try:
+        failed = sum(run_sweep(cells, out, argv, resume=args.resume, quiet=args.quiet, executor=executor)
+                     for cells in grids)
+    finally:
+        executor.close()
     if args.command == "all":
         report.render(out, report_out)
     return 1 if failed else 0

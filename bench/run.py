@@ -1,4 +1,4 @@
-"""Runs cells: one cell to rows of metrics, a sweep of cells to Parquet files, faults recorded per cell."""
+"""Runs one cell to rows of metrics, faults recorded as rows; bench.executors decides where cells run."""
 
 from __future__ import annotations
 
@@ -6,16 +6,13 @@ import hashlib
 import importlib.util
 import inspect
 import json
-import subprocess
-import sys
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench import problems, store, timing
+from bench import problems, timing
 from bench.metrics import summarize
 from bench.sweep import Cell
 from estimators.spec import SPECS
@@ -124,6 +121,12 @@ def training(cell: Cell) -> list[dict[str, Any]]:
 SUITE_FUNCTIONS = {"gradients": gradients, "speed": speed, "training": training}
 
 
+def failed(cell: Cell, status: str, message: str, wall_s: float = float("nan")) -> list[dict[str, Any]]:
+    """The one row of a cell that never reported (its worker died): made by the executor, not the cell."""
+    return [{**_row(cell, "error", float("nan"), status=status, message=message[:500], wall_s=wall_s),
+             "estimator_version": ""}]
+
+
 def run_cell(cell: Cell) -> list[dict[str, Any]]:
     """The cell's rows; a failure becomes one row with its status and message, never an exception."""
     start = time.perf_counter()
@@ -140,18 +143,3 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
     wall = time.perf_counter() - start
     version = estimator_version(cell.estimator, cell.backend)
     return [{**r, "wall_s": wall, "estimator_version": version} for r in rows]
-
-
-def run_in_process(cell: Cell, out: Path, meta: dict[str, Any]) -> list[dict[str, Any]]:
-    """Runs the cell in a fresh Python process (clean memory peaks); a dead worker is a failed cell."""
-    payload = json.dumps({"cell": cell.__dict__ | {"problem_params": list(cell.problem_params)}, "out": str(out),
-                          "meta": meta})
-    proc = subprocess.run([sys.executable, "-m", "bench.worker"], input=payload, capture_output=True, text=True)
-    path = store.cell_path(out, cell.id)
-    if proc.returncode == 0 and path.exists():
-        return store.read_results_file(path)
-    last_line = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    reason = f"worker exited with code {proc.returncode}: {last_line}"
-    rows = [{**_row(cell, "error", float("nan"), status="died", message=reason[:500]), "estimator_version": ""}]
-    store.write_cell(out, cell.id, [{**r, "run_id": meta["run_id"]} for r in rows], meta)
-    return rows
