@@ -32,13 +32,13 @@ def efficiency(eff: pd.DataFrame, out: Path, name: str, title: str) -> Image | N
     fig, axes = style.figure(1, 2, width=5.2, height=max(3.4, 0.22 * len(frame) + 1.2))
     bars, scatter = axes[0]
     rel = np.sqrt((frame.variance_se / frame.variance) ** 2 + (frame.time_se / frame.time) ** 2)
-    bars.barh(np.arange(len(frame)), frame.work_variance, xerr=(frame.work_variance * rel).fillna(0),
-              color=[style.colour(e) for e in frame.estimator],
-              hatch=["//" if b == "jax" else "" for b in frame.backend],
-              edgecolor="0.2", lw=0.5, error_kw={"elinewidth": 0.8})
+    # dots, not bars: a bar starts at 0, which a log axis cannot show
+    for y, r, err in zip(range(len(frame)), frame.itertuples(), (frame.work_variance * rel).fillna(0)):
+        bars.errorbar(r.work_variance, y, xerr=err, color=style.colour(r.estimator), marker=style.marker(r.backend),
+                      ms=6, capsize=2, elinewidth=0.8)
     bars.set_yticks(np.arange(len(frame)), [_row_label(r) for r in frame.itertuples()], fontsize="small")
-    style.set_scale(bars, frame.work_variance, "x")
-    bars.set_xlabel(style.LABELS["work_variance"] + "\n(lower is better; hatched: JAX)")
+    style.set_scale(bars, frame.work_variance, "x", always=True)
+    bars.set_xlabel(style.LABELS["work_variance"] + "\n(lower is better)")
     bars.grid(axis="x", alpha=0.3)
     frame = frame[frame.variance > 0]  # a zero-variance estimator (exact, deterministic) has no place on log axes
     for r in frame.itertuples():
@@ -47,7 +47,7 @@ def efficiency(eff: pd.DataFrame, out: Path, name: str, title: str) -> Image | N
     front = pareto(frame)
     scatter.step(front.time, front.variance, where="post", color="0.4", ls=":", lw=1.2, zorder=2)
     style.set_scale(scatter, frame.time, "x")
-    style.set_scale(scatter, frame.variance)
+    style.set_scale(scatter, frame.variance, always=True)
     scatter.set_xlabel(style.LABELS["time"])
     scatter.set_ylabel(style.LABELS["variance"])
     scatter.grid(alpha=0.3)

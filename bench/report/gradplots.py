@@ -34,7 +34,7 @@ def against(overall: pd.DataFrame, speeds: pd.DataFrame, x: str, out: Path, name
     fig, axes = style.figure(1, len(panels))
     for ax, (frame, metric, _) in zip(axes[0], panels):
         style.lines(ax, frame, x, metric, f"{metric}_se")
-        style.set_scale(ax, frame[metric], zero_ok=metric == "bias")
+        style.set_scale(ax, frame[metric], zero_ok=metric == "bias", always=metric == "variance")
         style.integer_ticks(ax, list(frame[x]))
         ax.set_xlabel(style.LABELS[x])
         ax.set_ylabel(style.LABELS[metric])
@@ -63,7 +63,7 @@ def layers(grads: pd.DataFrame, out: Path, name: str, title: str) -> Image | Non
     fig, axes = style.figure(1, 1, width=5.5)
     ax = axes[0][0]
     style.lines(ax, per, "layer", "variance", "variance_se")
-    style.set_scale(ax, per.variance)
+    style.set_scale(ax, per.variance, always=True)
     ax.set_xticks(sorted(per.layer.astype(int).unique()))
     ax.set_xlabel(style.LABELS["layer"] + " (0 = sampled first)")
     ax.set_ylabel(style.LABELS["variance"])

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
@@ -60,6 +61,15 @@ def colour(estimator: str) -> str:
     return PALETTE[(len(CATALOG) + sum(map(ord, estimator))) % len(PALETTE)]
 
 
+def shade(base: str, i: int, n: int) -> tuple[float, float, float]:
+    """The i-th of n shades of `base`, from darker to lighter: variants of one estimator keep its hue."""
+    rgb = np.array(to_rgb(base))
+    if n < 2:
+        return tuple(rgb)
+    t = -0.45 + 0.9 * i / (n - 1)  # < 0 mixes in black, > 0 white
+    return tuple(rgb * (1 + t) if t < 0 else rgb + (1 - rgb) * t)
+
+
 def linestyle(backend: str) -> str:
     return LINESTYLES.get(backend, ":")
 
@@ -82,9 +92,9 @@ def backend_order(names: list[str]) -> list[str]:
     return [b for b in LINESTYLES if b in names] + sorted(set(names) - set(LINESTYLES))
 
 
-def set_scale(ax: Axes, values: np.ndarray | pd.Series | list[float], axis: str = "y", zero_ok: bool = False
-              ) -> None:
-    """Log scale where positive values span more than ~1.5 decades.
+def set_scale(ax: Axes, values: np.ndarray | pd.Series | list[float], axis: str = "y", zero_ok: bool = False,
+              always: bool = False) -> None:
+    """Log scale where positive values span more than ~1.5 decades, or `always` (variances: ratios matter).
 
     Values <= 0 are left off a log axis (a variance of 0 is the exact estimator's); with `zero_ok` (bias, where
     0 is the finding) the axis is symlog from 0 instead, linear below the smaller positive values.
@@ -92,7 +102,9 @@ def set_scale(ax: Axes, values: np.ndarray | pd.Series | list[float], axis: str 
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     pos = v[v > 0]
-    if len(pos) < 2 or pos.max() / pos.min() < 30:
+    if len(pos) < 2 or pos.max() / pos.min() < (1 if always else 30):
+        # linear: small or large numbers get one shared power of ten, not long overlapping tick labels
+        ax.ticklabel_format(axis=axis, style="sci", scilimits=(-3, 4), useMathText=True)
         return
     setter = ax.set_yscale if axis == "y" else ax.set_xscale
     if zero_ok and (v <= 0).any():

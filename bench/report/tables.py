@@ -33,19 +33,18 @@ def rankings(overall: pd.DataFrame, eff: pd.DataFrame) -> list[Block]:
         return []
     keys = ["label", "backend", *FIXED]  # each line's own held values (rloo keeps n_samples >= 2)
     grads = grads.merge(eff[keys + ["time", "work_variance"]], on=keys, how="left")
-    columns = ["rank", "estimator", "backend", "mse", "bias", "variance", "snr", "cosine", "time / estimate (s)",
-               "variance × time (grad²·s)"]
-    numeric = [True, False, False] + [True] * 7
+    timed = grads[grads.work_variance.notna()]
+    columns = ["rank", "estimator", "backend", "mse", "bias", "variance", "snr", "cosine"]
+    columns += ["time / estimate (s)", "variance × time (grad²·s)"] if len(timed) else []
 
     def table(frame: pd.DataFrame) -> Table:
         rows = [[str(i + 1), r.label, r.backend, fmt(r.mse, r.mse_se), fmt(r.bias, r.bias_se),
-                 fmt(r.variance, r.variance_se), fmt(r.snr, r.snr_se), fmt(r.cosine, r.cosine_se), fmt(r.time),
-                 fmt(r.work_variance)] for i, r in enumerate(frame.itertuples())]
-        return Table(columns, rows, numeric)
+                 fmt(r.variance, r.variance_se), fmt(r.snr, r.snr_se), fmt(r.cosine, r.cosine_se)]
+                + ([fmt(r.time), fmt(r.work_variance)] if len(timed) else []) for i, r in enumerate(frame.itertuples())]
+        return Table(columns, rows, [True, False, False] + [True] * (len(columns) - 3))
 
     out: list[Block] = [Para(f"Ranked by mse ({describe(held)}); values are `value ± standard error`:"),
                         table(_order(grads, "mse"))]
-    timed = grads[grads.work_variance.notna()]
     if len(timed):
         out += [Para("Ranked by work-normalised variance (variance × time per estimate: the variance one second "
                      "of compute buys, lower is better):"), table(_order(timed, "work_variance"))]

@@ -61,16 +61,19 @@ def curves(train: pd.DataFrame, out: Path, name: str, title: str, note: str = ""
     xs = ["step"] + (["train_time"] if train.train_time.notna().any() else [])
     varying = [f for f in DISTINGUISH if train[f].astype(str).nunique() > 1]
     option_keys = _varying_options(train)
-    seen: dict[tuple[str, str], int] = {}
+    groups = _curves(train)
+    # an estimator's curves share its hue: its variants (learning rates, options) differ in shade and marker
+    pairs = [(k["estimator"], k["backend"]) for k, _ in groups]
+    index = [pairs[:i].count(p) for i, p in enumerate(pairs)]
     fig, axes = style.figure(len(metrics), len(xs), width=4.8, height=3.2)
     handles = []
-    for key, part in _curves(train):
-        n = seen[key["estimator"], key["backend"]] = seen.get((key["estimator"], key["backend"]), -1) + 1
-        look = {"color": style.colour(key["estimator"]), "ls": style.linestyle(key["backend"]), "lw": 1.4,
-                "marker": style.VARIANT_MARKERS[(n - 1) % len(style.VARIANT_MARKERS)] if n else None,
-                "markevery": 0.2, "ms": 4}
-        handles.append(Line2D([], [], label=_name(key, varying, option_keys), **{k: v for k, v in look.items()
-                                                                      if k != "markevery"}))
+    for (key, part), pair, i in zip(groups, pairs, index):
+        n = pairs.count(pair)
+        look = {"color": style.shade(style.colour(key["estimator"]), i, n), "ls": style.linestyle(key["backend"]),
+                "lw": 1.4, "marker": style.VARIANT_MARKERS[i % len(style.VARIANT_MARKERS)] if n > 1 else None,
+                "markevery": 0.25, "ms": 4}
+        handles.append(Line2D([], [], label=_name(key, varying, option_keys),
+                              **{k: v for k, v in look.items() if k != "markevery"}))
         for row, metric in enumerate(metrics):
             s = _summary(part[part.metric == metric])
             for col, x in enumerate(xs):
@@ -84,6 +87,8 @@ def curves(train: pd.DataFrame, out: Path, name: str, title: str, note: str = ""
         for col, x in enumerate(xs):
             ax = axes[row][col]
             style.set_scale(ax, values)
+            if x == "train_time":  # JAX's jitted steps can be far faster than torch's eager ones
+                style.set_scale(ax, train.train_time, "x")
             ax.set_xlabel(style.LABELS[x])
             ax.set_ylabel(style.LABELS[metric])
             ax.grid(alpha=0.3)
