@@ -144,4 +144,4 @@ def test_report_renders_tables(tmp_path):
                  "--out", str(tmp_path / "res"), *TINY]) == 0
     assert main(["report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep")]) == 0
     text = (tmp_path / "rep" / "index.md").read_text()
-    assert "## gradients: toy-bernoulli" in text and "| disarm |" in text
+    assert "## Problem: toy-bernoulli" in text and "| disarm |" in text

@@ -1,0 +1,181 @@
+"""Results folder -> tidy frames the plots and tables share.
+
+Long rows become one row per configuration with a column per metric (and `<metric>_se`); seeds are averaged;
+gradients and speed rows are joined on their configuration to give work-normalised variance (variance × time
+per estimate). Columns added to the schema later (`lr`, `options`, `experiment`) default when a file lacks them,
+so results written by older code still render.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.store import read_meta, read_results
+
+GRADIENT_METRICS = ["bias", "variance", "mse", "snr", "cosine"]
+SPEED_METRICS = ["time", "time_iqr", "compile_time", "peak_host_memory", "peak_device_memory", "time_ratio_to_floor"]
+TRAINING_METRICS = ["loss", "accuracy", "elbo"]
+# A configuration: what stays fixed while seeds vary. `variant` is the options other than the gradient point.
+CONFIG = ["view", "problem", "problem_params", "estimator", "variant", "label", "backend", "device", "depth",
+          "batch_size", "n_samples"]
+DEFAULTS: dict[str, Any] = {"lr": np.nan, "options": "{}", "experiment": ""}
+
+
+@dataclass
+class Results:
+    rows: pd.DataFrame  # every row, normalised
+    metas: list[dict[str, Any]]  # run metadata, one per readable file
+
+
+def parse_options(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if isinstance(text, str) and text else {}
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _compact(d: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(d.items()))
+
+
+def _views(df: pd.DataFrame) -> pd.Series:
+    """The problem's name, plus the parameters that differ when one problem ran with several parameter sets."""
+    out = df.problem.astype(object).copy()
+    for problem, part in df.groupby("problem"):
+        variants = part.problem_params.unique()
+        if len(variants) < 2:
+            continue
+        parsed = {p: parse_options(p) for p in variants}
+        keys = sorted({k for d in parsed.values() for k in d})
+        varying = [k for k in keys if len({json.dumps(d.get(k)) for d in parsed.values()}) > 1]
+        names = {p: f"{problem} ({_compact({k: d.get(k) for k in varying})})" for p, d in parsed.items()}
+        out[part.index] = part.problem_params.map(names)
+    return out.astype(str)
+
+
+def normalise(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    for column, default in DEFAULTS.items():
+        df[column] = df[column].fillna(default) if column in df else default
+    df["lr"] = df.lr.astype(float)
+    df["step"] = df.step.astype(float)
+    opts = df.options.map(parse_options)
+    # the gradient point (init / partly trained) splits sections; the other options make an estimator variant
+    df["point"] = opts.map(lambda d: str(d.get("point", "init")))
+    df["variant"] = opts.map(lambda d: _compact({k: v for k, v in d.items() if k != "point"}))
+    df["label"] = np.where(df.variant == "", df.estimator, df.estimator + " (" + df.variant + ")")
+    df["view"] = _views(df) if len(df) else df.problem
+    return df
+
+
+def load(folder: Path) -> Results:
+    """Every readable file's rows and metadata; read_results names each unreadable file in a warning."""
+    rows = normalise(read_results(folder))
+    metas = []
+    for path in sorted(Path(folder).rglob("*.parquet")):
+        try:
+            metas.append(read_meta(path))
+        except Exception:  # noqa: BLE001, S110 - read_results has already warned about this file
+            continue
+    return Results(rows, metas)
+
+
+def _wide(rows: pd.DataFrame, metrics: list[str], extra: list[str]) -> pd.DataFrame:
+    """One row per configuration (+extra keys), seeds averaged; a mean's stderr combines the seeds' stderrs."""
+    keys = CONFIG + extra
+    ok = rows[(rows.status == "ok") & rows.metric.isin(metrics)]
+    if ok.empty:
+        return pd.DataFrame(columns=keys + metrics + [f"{m}_se" for m in metrics])
+    # the mean of n seeds' values has stderr sqrt(sum se^2) / n; NaN when no seed has a stderr
+    ok = ok.assign(se2=ok.stderr**2, has_se=ok.stderr.notna())
+    per = ok.groupby(keys + ["metric"], dropna=False).agg(
+        value=("value", "mean"), se2=("se2", "sum"), n=("value", "size"), has_se=("has_se", "any"))
+    per = per.assign(se=np.sqrt(per.se2) / per.n).drop(columns=["se2", "n"])
+    per.loc[~per.has_se, "se"] = np.nan
+    per = per.drop(columns="has_se")
+    wide = per.unstack("metric")
+    wide.columns = [m if stat == "value" else f"{m}_se" for stat, m in wide.columns]
+    for m in metrics:
+        for c in (m, f"{m}_se"):
+            if c not in wide:
+                wide[c] = np.nan
+    return wide.reset_index()
+
+
+def gradients(rows: pd.DataFrame) -> pd.DataFrame:
+    """Gradient metrics per configuration, gradient point and parameter group."""
+    return _wide(rows[rows.suite == "gradients"], GRADIENT_METRICS, ["point", "param_group"])
+
+
+def speed(rows: pd.DataFrame) -> pd.DataFrame:
+    return _wide(rows[rows.suite == "speed"], SPEED_METRICS, [])
+
+
+def efficiency(grads: pd.DataFrame, speeds: pd.DataFrame) -> pd.DataFrame:
+    """Overall gradient metrics joined with time per estimate on the same configuration: variance × time."""
+    overall = grads[grads.param_group == "all"].drop(columns="param_group")
+    joined = overall.merge(speeds[CONFIG + ["time", "time_se"]], on=CONFIG, how="inner")
+    joined = joined[joined.variance.notna() & joined.time.notna()]
+    return joined.assign(work_variance=joined.variance * joined.time)
+
+
+def training(rows: pd.DataFrame) -> pd.DataFrame:
+    """Training rows with their seed's training time at the same step beside each metric value."""
+    train = rows[(rows.suite == "training") & (rows.status == "ok") & rows.step.notna()]
+    keys = CONFIG + ["lr", "options", "experiment", "seed", "step"]
+    values = train[train.metric.isin(TRAINING_METRICS)]
+    clock = train[train.metric == "train_time"].groupby(keys, dropna=False).value.mean().rename("train_time")
+    return values.merge(clock.reset_index(), on=keys, how="left")
+
+
+def pick(frame: pd.DataFrame, column: str) -> Any:
+    """The value of `column` most configurations share (ties: the largest): the slice plots hold fixed."""
+    counts = frame[column].value_counts()
+    return max(counts[counts == counts.max()].index)
+
+
+def hold(frame: pd.DataFrame, free: list[str], fixed: tuple[str, ...] = ("depth", "batch_size", "n_samples"),
+         prefer: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Rows where each `fixed` dimension (but the `free` ones) is at its usual value, and those values as text.
+
+    The usual value is the one most rows share (ties: the largest) in `prefer` if given and it has that value
+    among `frame`'s, else in `frame`: a table of gradients can so sit where speed was measured too.
+    An estimator that never ran at that value (rloo needs n_samples >= 2) keeps its own usual value instead,
+    named in the text, so a plot or table never silently drops it.
+    """
+    held: dict[str, str] = {}
+    for c in fixed:
+        if c in free or c not in frame or frame.empty:
+            continue
+        usual = pick(frame, c)
+        if prefer is not None and len(prefer) and pick(prefer, c) in set(frame[c]):
+            usual = pick(prefer, c)
+        parts, own = [], {}
+        for (label, _), line in frame.groupby(["label", "backend"], sort=False):
+            value = usual if (line[c] == usual).any() else pick(line, c)
+            parts.append(line[line[c] == value])
+            if value != usual:
+                own[label] = value
+        frame = pd.concat(parts)
+        held[c] = f"{usual}" + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(own.items()))})" if own else "")
+    return frame, held
+
+
+def varies(frame: pd.DataFrame, column: str) -> bool:
+    """Whether some estimator's line has several values of `column` (so a plot against it shows a trend)."""
+    return len(frame) > 0 and frame.groupby(["label", "backend"])[column].nunique().max() > 1
+
+
+def describe(held: dict[str, str]) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in held.items())
+
+
+def failed(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[rows.status != "ok"].drop_duplicates("cell_id")

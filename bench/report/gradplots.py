@@ -1,0 +1,76 @@
+"""Gradient-quality plots of one problem at one gradient point: against depth, batch size, n_samples; per layer.
+
+Each function returns the Image it wrote, or None when the results lack what the plot needs (one depth only,
+no per-layer groups, ...): a plot is drawn only from data, never from an empty frame.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from bench.report import style
+from bench.report.data import describe, hold, varies
+from bench.report.doc import Image
+
+GRADIENT_FIXED = ("device", "depth", "batch_size", "n_samples")
+SPEED_FIXED = ("device", "depth", "batch_size", "n_samples")
+
+
+def against(overall: pd.DataFrame, speeds: pd.DataFrame, x: str, out: Path, name: str, title: str
+            ) -> Image | None:
+    """Variance and bias (gradients) and time per estimate (speed) against `x`, each panel where `x` varies."""
+    grads, held_g = hold(overall, [x], GRADIENT_FIXED)
+    times, held_s = hold(speeds, [x], SPEED_FIXED)
+    panels = []
+    if varies(grads, x):
+        panels += [(grads, "variance", held_g)] + ([(grads, "bias", held_g)] if x == "depth" else [])
+    if varies(times, x):
+        panels.append((times, "time", held_s))
+    if not panels:
+        return None
+    fig, axes = style.figure(1, len(panels))
+    for ax, (frame, metric, _) in zip(axes[0], panels):
+        style.lines(ax, frame, x, metric, f"{metric}_se")
+        style.set_scale(ax, frame[metric], zero_ok=metric == "bias", always=metric == "variance")
+        style.integer_ticks(ax, list(frame[x]))
+        ax.set_xlabel(style.LABELS[x])
+        ax.set_ylabel(style.LABELS[metric])
+        ax.grid(alpha=0.3)
+    style.legend(axes[0][-1], pd.concat([p[0] for p in panels]))
+    fig.suptitle(title)
+    style.save(fig, out / f"{name}.png")
+    fixed = "; ".join(f"{m}: {describe(h)}" for _, m, h in panels if h)
+    return Image(f"plots/{name}.png", title, f"Error bars: ±1 standard error. Held fixed — {fixed}.")
+
+
+def _layer(name: str) -> int | None:
+    m = re.fullmatch(r"layer(\d+)", name)
+    return int(m.group(1)) if m else None
+
+
+def layers(grads: pd.DataFrame, out: Path, name: str, title: str) -> Image | None:
+    """Variance of each stochastic layer's parameters (groups layer0, layer1, ...) at the deepest model."""
+    per = grads.assign(layer=grads.param_group.map(_layer)).dropna(subset=["layer"])
+    if per.empty:
+        return None
+    per = per[per.depth == per.depth.max()]
+    per, held = hold(per, [], ("device", "batch_size", "n_samples"))
+    if per.layer.nunique() < 2:
+        return None
+    fig, axes = style.figure(1, 1, width=5.5)
+    ax = axes[0][0]
+    style.lines(ax, per, "layer", "variance", "variance_se")
+    style.set_scale(ax, per.variance, always=True)
+    ax.set_xticks(sorted(per.layer.astype(int).unique()))
+    ax.set_xlabel(style.LABELS["layer"] + " (0 = sampled first)")
+    ax.set_ylabel(style.LABELS["variance"])
+    ax.grid(alpha=0.3)
+    style.legend(ax, per)
+    fig.suptitle(title)
+    style.save(fig, out / f"{name}.png")
+    depth = int(per.depth.iloc[0])
+    return Image(f"plots/{name}.png", title,
+                 f"Depth {depth}; held fixed: {describe(held)}. Error bars: ±1 standard error.")

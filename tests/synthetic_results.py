@@ -1,0 +1,116 @@
+"""A small synthetic results folder in the store's format, for the report tests (no estimator is run).
+
+Files are written both without and with the columns the training suite adds (`lr`, `options`, `experiment`),
+so the report is tested on results from older and newer code in one folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bench import store
+
+NEW_COLUMNS = [("lr", pa.float64()), ("options", pa.string()), ("experiment", pa.string())]
+OLD_SCHEMA = pa.schema([f for f in store.SCHEMA if f.name not in dict(NEW_COLUMNS)])
+NEW_SCHEMA = pa.schema(list(OLD_SCHEMA) + [pa.field(n, t) for n, t in NEW_COLUMNS])
+BACKENDS = ["torch", "jax"]
+# estimator: (variance at depth 1, batch 1, one draw; bias; relative cost)
+GRADIENT_ESTIMATORS = {"reinforce": (0.2, 0.0, 1.0), "disarm": (0.05, 0.0, 2.0), "st": (0.4, 0.1, 1.0)}
+
+
+def _meta(run_id: str) -> dict[str, Any]:
+    return {"run_id": run_id, "git_sha": "0123456789abcdef", "git_dirty": False, "python": "3.12.0",
+            "versions": {"torch": "2.13.0", "jax": "0.7.0", "jaxlib": "0.7.0", "numpy": "2.4.6"},
+            "cpu": "synthetic CPU", "device": "cpu", "device_names": {"jax": "cpu"},
+            "argv": ["all", "--preset", "quick"]}
+
+
+def _row(suite: str, problem: str, estimator: str, backend: str, metric: str, value: float, *, depth: int = 1,
+         batch: int = 1, n: int = 1, seed: int = 0, group: str = "all", step: int | None = None,
+         stderr: float = float("nan"), status: str = "ok", message: str = "", **extra: Any) -> dict[str, Any]:
+    cell = f"{suite}-{problem}-{estimator}-{backend}-{depth}-{batch}-{n}-{seed}-{extra.get('options', '')}"
+    return {"run_id": "", "cell_id": cell, "suite": suite, "problem": problem,
+            "problem_params": json.dumps({"width": 2} if problem == "chain" else {}), "estimator": estimator,
+            "estimator_version": "abc", "backend": backend, "device": "cpu", "depth": depth, "batch_size": batch,
+            "n_samples": n, "seed": seed, "metric": metric, "param_group": group, "step": step, "value": value,
+            "stderr": stderr, "unit": "", "status": status, "message": message, "wall_s": 1.0, **extra}
+
+
+def _write(folder: Path, name: str, rows: list[dict[str, Any]], schema: pa.Schema, run_id: str) -> None:
+    table = pa.Table.from_pylist([{**r, "run_id": run_id} for r in rows], schema=schema).replace_schema_metadata(
+        {b"bench": json.dumps(_meta(run_id)).encode()})
+    pq.write_table(table, folder / f"{name}.parquet")
+
+
+def _gradients(problem: str, depths: list[int], batches: list[int], draws: list[int], **extra: Any
+               ) -> list[dict[str, Any]]:
+    rows = []
+    for est, (var, bias, _) in GRADIENT_ESTIMATORS.items():
+        for backend in BACKENDS:
+            for depth in depths:
+                for batch in batches:
+                    for n in draws:
+                        v = var * depth / batch / n * (1.05 if backend == "jax" else 1.0)
+                        at = {"depth": depth, "batch": batch, "n": n, **extra}
+                        stats = {"variance": v, "bias": bias, "mse": bias**2 + v, "snr": 1 / v, "cosine": 0.5}
+                        rows += [_row("gradients", problem, est, backend, m, x, stderr=0.05 * x, **at)
+                                 for m, x in stats.items()]
+                        if depth > 1:  # per-layer groups, variance growing with the layer index
+                            rows += [_row("gradients", problem, est, backend, "variance", v * (i + 1) / depth,
+                                          stderr=0.01, group=f"layer{i}", **at) for i in range(depth)]
+                            rows.append(_row("gradients", problem, est, backend, "variance", v / 10, group="readout",
+                                             **at))
+    return rows
+
+
+def _speed(problem: str, depths: list[int], batches: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for est, (_, _, cost) in GRADIENT_ESTIMATORS.items():
+        for backend in BACKENDS:
+            for depth in depths:
+                for batch in batches:
+                    t = 1e-4 * cost * depth * (1 + batch / 8) * (0.3 if backend == "jax" else 1.0)
+                    at = {"depth": depth, "batch": batch}
+                    rows += [_row("speed", problem, est, backend, "time", t, stderr=0.02 * t, **at),
+                             _row("speed", problem, est, backend, "compile_time", 0.5 if backend == "jax" else 0.0,
+                                  **at),
+                             _row("speed", problem, est, backend, "peak_host_memory", 2.0e8 + 1e6 * batch, **at)]
+    return rows
+
+
+def _training(experiment: str, problem: str, metrics: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for est, offset in [("st", 0.0), ("disarm", 0.1)]:
+        for seed in (0, 1):
+            for step in (0, 50, 100):
+                at = {"step": step, "seed": seed, "lr": 1e-3, "options": json.dumps({"eval": "deterministic"}),
+                      "experiment": experiment, "batch": 16}
+                loss = 1.0 / (1 + step / 50) + offset + 0.02 * seed
+                values = {"loss": loss, "accuracy": 1 - loss / 2, "elbo": -100 * loss, "train_time": 0.01 * step}
+                rows += [_row("training", problem, est, "torch", m, values[m], **at) for m in metrics + ["train_time"]]
+    return rows
+
+
+def write(folder: Path) -> Path:
+    """Chain (depths, batch sizes, draws, layers, two gradient points), a toy problem, training for two
+    experiments and one without an experiment, a failed cell, and one corrupt file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _write(folder, "chain-gradients", _gradients("chain", [1, 3], [1, 8], [1, 2]), OLD_SCHEMA, "run-a")
+    _write(folder, "chain-speed", _speed("chain", [1, 3], [1, 8]), OLD_SCHEMA, "run-a")
+    trained = _gradients("chain", [3], [1], [1], options=json.dumps({"point": "trained"}), experiment="", lr=None)
+    _write(folder, "chain-trained", trained, NEW_SCHEMA, "run-b")
+    _write(folder, "toy", _gradients("toy-bernoulli", [1], [1], [1]) + _speed("toy-bernoulli", [1], [1]),
+           OLD_SCHEMA, "run-a")
+    training = (_training("002-1", "bsn", ["loss", "accuracy"]) + _training("002-3", "bsn", ["loss", "accuracy"])
+                + _training("", "sbn-vae", ["loss", "elbo"]))
+    _write(folder, "training", training, NEW_SCHEMA, "run-b")
+    failed = [_row("gradients", "chain", "disarm", "jax", "error", float("nan"), depth=5, status="oom",
+                   message="out of memory (synthetic)")]
+    _write(folder, "failed", failed, OLD_SCHEMA, "run-a")
+    (folder / "corrupt.parquet").write_bytes(b"this is not a parquet file")
+    return folder

@@ -1,0 +1,169 @@
+"""The report from a small synthetic results folder: valid PNGs, index.md naming every problem and plot,
+index.html that parses and embeds its plots, a corrupt file warned about and skipped, the CLI."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+import types
+import warnings
+from html.parser import HTMLParser
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import report
+from bench.report import data, style, tables
+from bench.report.costplots import pareto
+from tests import synthetic_results
+
+ROOT = Path(__file__).resolve().parent.parent
+PNG = b"\x89PNG\r\n\x1a\n"
+FINDINGS = pd.DataFrame([{"seed": "002", "experiment": "002-1", "seed_conclusion": "adjusted learns faster",
+                          "suite_finding": "synthetic finding", "agrees": "yes"}])
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    return synthetic_results.write(tmp_path_factory.mktemp("results"))
+
+
+@pytest.fixture(scope="module")
+def rendered(results, tmp_path_factory) -> tuple[Path, list[str]]:
+    """The report folder and the warnings raised while rendering it (bench.findings replaced by a fake)."""
+    out = tmp_path_factory.mktemp("report")
+    fake = types.ModuleType("bench.findings")
+    fake.compare = lambda df: FINDINGS
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mp.setitem(sys.modules, "bench.findings", fake)
+        report.render(results, out)
+    return out, [str(w.message) for w in caught]
+
+
+def test_every_plot_is_a_valid_png(rendered):
+    out, _ = rendered
+    plots = sorted((out / "plots").glob("*.png"))
+    names = {p.stem for p in plots}
+    expected = {"depth-chain", "batch-chain", "samples-chain", "layers-chain", "layers-chain-trained",
+                "efficiency-chain", "efficiency-chain-trained", "speed-chain", "efficiency-toy-bernoulli",
+                "speed-toy-bernoulli", "training-experiment-002-1", "training-experiment-002-3",
+                "training-sbn-vae-training-at-lr-0-001"}
+    assert expected <= names, expected - names
+    # plots are drawn only from data: the toy problem has one depth, one batch size, no layers
+    assert not names & {"depth-toy-bernoulli", "batch-toy-bernoulli", "layers-toy-bernoulli"}
+    for p in plots:
+        assert p.read_bytes()[:8] == PNG and p.stat().st_size > 2000, p
+        image = matplotlib.image.imread(p)
+        assert image.shape[0] > 100 and image.shape[1] > 100 and image.std() > 0, p
+
+
+def test_index_md_names_every_problem_and_plot(rendered):
+    out, _ = rendered
+    text = (out / "index.md").read_text()
+    for heading in ["## Problem: chain", "## Problem: toy-bernoulli", "### Gradients at the trained point",
+                    "## Training", "## Failed cells", "## Environment"]:
+        assert heading in text
+    assert "out of memory (synthetic)" in text  # the failed cell
+    assert "| run-a |" in text and "| run-b |" in text and "0123456789" in text  # environment per run
+    assert "synthetic finding" in text  # the seed-findings table from bench.findings.compare
+    assert "Ranked by mse" in text and "Ranked by work-normalised variance" in text
+    assert "| estimator | variance torch | variance JAX |" in text
+    linked = {line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("- [")}
+    on_disk = {f"plots/{p.name}" for p in (out / "plots").glob("*.png")}
+    assert linked == on_disk  # the index lists exactly the plots that exist
+    assert all((out / path).is_file() for path in linked)
+
+
+class _Page(HTMLParser):
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.images, self.links, self.ids, self.errors = [], [], [], set(), []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        if tag == "img":
+            self.images.append(a["src"])
+        if tag == "a":
+            self.links.append(a["href"])
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(tag)
+
+
+def test_index_html_parses_and_embeds_its_plots(rendered):
+    out, _ = rendered
+    page = _Page()
+    page.feed((out / "index.html").read_text())
+    page.close()
+    assert not page.errors and not page.stack  # every element closed, in order
+    assert len(page.images) == len(list((out / "plots").glob("*.png")))
+    for src in page.images:  # self-contained: embedded, or a file that exists
+        if src.startswith("data:"):
+            assert src.startswith("data:image/png;base64,")
+            assert base64.b64decode(src.split(",", 1)[1])[:8] == PNG
+        else:
+            assert (out / src).is_file(), src
+    for href in page.links:  # the plot list points at the embedded figures
+        assert href[1:] in page.ids if href.startswith("#") else (out / href).exists(), href
+
+
+def test_corrupt_file_is_named_in_a_warning_and_the_rest_reported(rendered):
+    out, caught = rendered
+    assert any("corrupt.parquet" in w for w in caught), caught
+    assert "Problem: chain" in (out / "index.md").read_text()
+
+
+def test_cli_report_exits_0(results, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bench", "report", "--results", str(results), "--out",
+                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "corrupt.parquet" in proc.stderr
+    assert (tmp_path / "index.md").is_file() and (tmp_path / "index.html").is_file()
+
+
+def test_empty_results_folder_still_renders(tmp_path):
+    path = report.render(tmp_path / "nothing", tmp_path / "out")
+    assert "No plots" in path.read_text() and (tmp_path / "out" / "index.html").is_file()
+
+
+def test_results_without_the_training_columns_get_defaults():
+    old = pd.DataFrame({"problem": ["chain"], "problem_params": ["{}"], "estimator": ["disarm"], "step": [None]})
+    df = data.normalise(old)
+    assert np.isnan(df.lr[0]) and df.options[0] == "{}" and df.experiment[0] == ""
+    assert df.point[0] == "init" and df.label[0] == "disarm" and df.view[0] == "chain"
+
+
+def test_findings_table_without_the_module(monkeypatch):
+    monkeypatch.setitem(sys.modules, "bench.findings", None)  # import raises ImportError
+    (block,) = tables.findings(pd.DataFrame())
+    assert "bench.findings" in block.text
+
+
+def test_an_estimator_missing_the_usual_value_keeps_its_own():
+    """rloo never runs with one draw: holding n_samples at 1 must keep it (at 2), named in the text."""
+    frame = pd.DataFrame({"label": ["reinforce", "reinforce", "rloo", "disarm"], "backend": ["torch"] * 4,
+                          "n_samples": [1, 4, 2, 1], "variance": [1.0, 0.3, 0.5, 0.2]})
+    held, text = data.hold(frame, [], ("n_samples",))
+    assert sorted(zip(held.label, held.n_samples)) == [("disarm", 1), ("reinforce", 1), ("rloo", 2)]
+    assert text == {"n_samples": "1 (rloo: 2)"}
+
+
+def test_pareto_front_and_colours():
+    frame = pd.DataFrame({"time": [1.0, 2.0, 3.0, 4.0], "variance": [5.0, 6.0, 1.0, 1.0]})
+    assert list(pareto(frame).time) == [1.0, 3.0]
+    catalog = [style.colour(e) for e in style.CATALOG]
+    assert len(set(catalog)) == len(catalog)  # every estimator its own colour
+    assert style.colour("disarm") == style.colour("disarm") and style.linestyle("jax") != style.linestyle("torch")
+
