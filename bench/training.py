@@ -58,7 +58,7 @@ def train(problem: str, pp: dict[str, Any], model: AbstractModel, name: str, *, 
     run, elapsed = TrainRun({}), 0.0
     for step in range(steps + 1):
         if eval_every and (step % eval_every == 0 or step == steps):
-            run.history.append({"step": step, "train_time": elapsed, **evaluate(test)})
+            run.history.append({"step": step, "train_time": elapsed, **evaluate(test, opts.get("slope", 1.0))})
         if step == steps:
             break
         idx = rng.choice(len(x_train), batch_size, replace=False)
@@ -113,13 +113,13 @@ def _torch_loop(model: AbstractModel, name: str, device: str, seed: int, lr: flo
         sync()
         return float(loss.detach())
 
-    def evaluate(data: dict[str, np.ndarray]) -> dict[str, float]:
+    def evaluate(data: dict[str, np.ndarray], slope: float) -> dict[str, float]:
         n = len(data["x"])
         with torch.no_grad():
             ctx = {k: o.asarray(v) for k, v in data.items()}
             u = [uniforms(eval_gen, model.node_shape(m, n if model.per_draw_data else 1), dev)
                  for m in range(model.n_stochastic)]
-            out = forward(model, o, {k: v.detach() for k, v in theta.items()}, ctx, u, mode)
+            out = forward(model, o, {k: v.detach() for k, v in theta.items()}, ctx, u, mode, slope)
         return {k: float(v.mean()) for k, v in out.items()}
 
     return step, evaluate, lambda: {k: v.detach().cpu().numpy() for k, v in theta.items()}
@@ -155,11 +155,11 @@ def _jax_loop(model: AbstractModel, name: str, device: str, seed: int, lr: float
         return optax.apply_updates(th, updates), opt_state, (new_st if spec.state == "running" else st), loss
 
     @jax.jit
-    def jit_eval(th, ctx, key):
+    def jit_eval(th, ctx, key, slope):
         n = ctx["x"].shape[0] if model.per_draw_data else 1
         keys = jax.random.split(key, model.n_stochastic)
         u = [driver.uniforms(keys[m], model.node_shape(m, n)) for m in range(model.n_stochastic)]
-        return {k: v.mean() for k, v in forward(model, o, th, ctx, u, mode).items()}
+        return {k: v.mean() for k, v in forward(model, o, th, ctx, u, mode, slope).items()}
 
     def step(data: dict[str, np.ndarray], opts: dict[str, Any]) -> float:
         box["key"], key = jax.random.split(box["key"])
@@ -168,9 +168,9 @@ def _jax_loop(model: AbstractModel, name: str, device: str, seed: int, lr: float
                                                                   {k: float(v) for k, v in opts.items()})
         return float(jax.block_until_ready(loss))
 
-    def evaluate(data: dict[str, np.ndarray]) -> dict[str, float]:
+    def evaluate(data: dict[str, np.ndarray], slope: float) -> dict[str, float]:
         box["eval_key"], key = jax.random.split(box["eval_key"])
-        out = jit_eval(box["theta"], {k: o.asarray(v) for k, v in data.items()}, key)
+        out = jit_eval(box["theta"], {k: o.asarray(v) for k, v in data.items()}, key, float(slope))
         return {k: float(v) for k, v in out.items()}
 
     return step, evaluate, lambda: {k: np.asarray(v) for k, v in box["theta"].items()}

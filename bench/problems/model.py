@@ -157,14 +157,18 @@ def exact_objective(model: AbstractModel, o: Any, p: Arrays, ctx: Arrays) -> Any
     return (o.exp(logq) * loss).sum() / n_examples
 
 
-def forward(model: AbstractModel, o: Any, p: Arrays, ctx: Arrays, u: list[Any], mode: str) -> dict[str, Any]:
+def forward(model: AbstractModel, o: Any, p: Arrays, ctx: Arrays, u: list[Any], mode: str,
+            slope: Any = 1.0) -> dict[str, Any]:
     """Per-example loss and metrics of one pass, for evaluation: p unreplicated, u[l] shaped like layer l's
     node parameters. mode: "stochastic" samples, "deterministic" takes each node's most likely value,
-    "mean" feeds Bernoulli probabilities on (the deterministic sigmoid net)."""
+    "mean" feeds Bernoulli probabilities on (the deterministic sigmoid net). Bernoulli nodes sample
+    sigmoid(slope * logits), as seed 002's slope-annealed neurons do at inference too."""
     p1 = {k: v[None] for k, v in p.items()}
     loss, h = model.direct_loss(o, p1, ctx), model.inputs(o, p1, ctx)
     for m in range(model.n_stochastic):
         node = model.node(o, p1, m, h, ctx)
+        if model.dist == "bernoulli":
+            node = {"logits": slope * node["logits"]}
         if mode == "stochastic":
             z = o.dist.sample(model.dist, node, u[m])
         elif mode == "mean":
