@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bench import sweep
+from bench import store, sweep
 from bench.cli import main
 from bench.executors.common import KILL_CELL_ENV, cell_from_json, cell_to_json
 from bench.problems import PROBLEMS
@@ -93,6 +93,16 @@ def test_cells_round_trip_through_json_whatever_their_fields():
 def test_same_values_as_inline(executor, reference, tmp_path, request):
     assert main([*ARGS, *_executor_args(executor, request), "--out", str(tmp_path)]) == 0
     pd.testing.assert_frame_equal(_values(pd.read_parquet(tmp_path)), _values(reference), check_exact=True)
+
+
+def test_cli_runs_its_own_local_ray_cluster(reference, tmp_path):
+    """The path users take: a fresh CLI process starts a 2-CPU local cluster, runs the cells, shuts it down."""
+    pytest.importorskip("ray")
+    result = subprocess.run([sys.executable, "-m", "bench", *ARGS, "--executor", "ray", "--workers", "2", "--out",
+                             str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    pd.testing.assert_frame_equal(_values(pd.read_parquet(tmp_path)), _values(reference), check_exact=True)
+    assert store.read_meta(next(tmp_path.glob("*.parquet")))["executor"]["workers"] == 2
 
 
 @pytest.mark.parametrize("executor", ["process", "ray"])

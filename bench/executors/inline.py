@@ -14,7 +14,6 @@ from bench.sweep import Cell
 
 class InlineExecutor:
     name = "inline"
-    workers = 1
 
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "workers": 1}

@@ -10,12 +10,19 @@ becomes a `died` row and `--resume` reruns it. Speed and cuda cells take a fresh
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import Iterator
 from typing import Any
 
-from bench.executors.common import Rows, needs_fresh_process, omp_threads, run_in_worker, threads_per_cell, worker_env
+from bench.executors.common import (
+    Rows,
+    cpu_count,
+    needs_fresh_process,
+    omp_threads,
+    run_in_worker,
+    threads_per_cell,
+    worker_env,
+)
 from bench.run import failed
 from bench.sweep import Cell
 
@@ -31,19 +38,26 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, *, address: str | None, workers: int | None, gpus_per_cell: float, device: str) -> None:
+        """Threads per task: on a local cluster the machine's CPUs split among its workers; on a running
+        cluster one per task (each holds one CPU, Ray's own convention); OMP_NUM_THREADS, if set, wins."""
         import ray
 
         self._ray = ray
-        # already connected (a test's fixture, a notebook): use that cluster and leave it running afterwards
+        # already connected (a test's fixture, a notebook): use that cluster, with the workers' environment
+        # given per task, and leave it running afterwards
         self.owned = not ray.is_initialized()
         if self.owned:
             _check_reachable(address)
             local = address is None
-            self.workers = (workers or os.cpu_count() or 1) if local else None
+            self.workers = (workers or cpu_count()) if local else None
+            self.threads = threads_per_cell(self.workers) if local else (omp_threads() or 1)
+            # the workers' environment for the whole job: the workers Ray starts ahead of time fit the tasks
+            self._task_env: dict[str, Any] = {}
             try:
                 # "local": a new cluster even where `ray start` runs one (ray.init(None) would join that)
                 ray.init(address=address or "local", num_cpus=self.workers, include_dashboard=False,
-                         dashboard_host="127.0.0.1", logging_level=logging.ERROR, log_to_driver=False)
+                         dashboard_host="127.0.0.1", logging_level=logging.ERROR, log_to_driver=False,
+                         runtime_env={"env_vars": worker_env(self.threads)})
             except Exception as exc:  # noqa: BLE001 - any failure to start or reach Ray is one line for the CLI
                 where = f"the Ray cluster at {address!r}" if address else "a local Ray cluster"
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -52,9 +66,8 @@ class RayExecutor:
             raise ValueError("Ray is already initialized in this process: --ray-address and --workers cannot apply")
         else:
             self.workers = None
-        # on a cluster each task holds one CPU, so it gets one thread (Ray's own convention) unless
-        # OMP_NUM_THREADS says otherwise; a local cluster shares this machine's CPUs among its workers
-        self.threads = threads_per_cell(self.workers) if self.workers else (omp_threads() or 1)
+            self.threads = omp_threads() or 1
+            self._task_env = {"runtime_env": {"env_vars": worker_env(self.threads)}}
         self.resources: dict[str, Any] = {"num_cpus": 1, "num_gpus": gpus_per_cell if device == "cuda" else 0}
         self._reused = ray.remote(max_retries=0)(_task)
         self._fresh = ray.remote(max_retries=0, max_calls=1)(_task)
@@ -78,7 +91,7 @@ class RayExecutor:
 
     def map(self, cells: list[Cell]) -> Iterator[tuple[Cell, Rows]]:
         """(cell, rows) as each task finishes; tasks not yet reported when the caller stops are cancelled."""
-        options = {**self.resources, "runtime_env": {"env_vars": worker_env(self.threads)}}
+        options = {**self.resources, **self._task_env}
         refs = {(self._fresh if needs_fresh_process(c) else self._reused).options(**options).remote(c): c
                 for c in cells}
         pending = list(refs)
