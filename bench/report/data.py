@@ -82,7 +82,7 @@ def load(folder: Path) -> Results:
     for path in sorted(Path(folder).rglob("*.parquet")):
         try:
             metas.append(read_meta(path))
-        except Exception:  # noqa: BLE001, S110 - read_results has already warned about this file
+        except Exception:  # noqa: BLE001 - read_results has already warned about this file
             continue
     return Results(rows, metas)
 
