@@ -56,7 +56,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "speed_depths": [2],
         "depths": [1, 2],
         "batch_sizes": [4],
-        "speed_batch_sizes": [64],
+        "speed_batch_sizes": [4],  # the gradients batch: variance x time joins cell by cell
         "n_samples": [1],
         "n_estimates": 2_000,
         "points": ["init"],
