@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.problems.model import AbstractModel, Arrays
+from bench.problems.model import AbstractModel, Arrays, accuracy, cross_entropy
 
 INIT_SCALE = 0.05  # softplus(rho) at initialisation
 
@@ -101,7 +101,7 @@ class BNN(AbstractModel):
 
     def final_loss(self, o: Any, p: Arrays, h: Any, ctx: Arrays) -> Any:
         """Mean cross-entropy over the minibatch: [..., rows, draws]."""
-        return -(ctx["y"] * o.log_softmax(h)).sum(-1).mean(-1)
+        return cross_entropy(o, h, ctx["y"]).mean(-1)
 
     def direct_loss(self, o: Any, p: Arrays, ctx: Arrays) -> Any:
         """sum_l KL(N(loc_l, s_l^2) || N(0, prior^2)) / n_train, [rows, 1]."""
@@ -114,7 +114,7 @@ class BNN(AbstractModel):
         return total[:, None] / self.n_train
 
     def metrics(self, o: Any, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
-        return {"accuracy": o.float(o.argmax(h) == o.argmax(ctx["y"])).mean(-1)}
+        return {"accuracy": accuracy(o, h, ctx["y"]).mean(-1)}
 
     def groups(self, params: dict[str, np.ndarray]) -> dict[str, list[str]]:
         return {f"layer{m}": [f"w{m}_loc", f"w{m}_rho", f"b{m}"] for m in range(self.n_stochastic)}

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.problems.model import AbstractModel, Arrays, dense, init_dense
+from bench.problems.model import AbstractModel, Arrays, accuracy, cross_entropy, dense, init_dense
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,10 @@ class BSN(AbstractModel):
         return {"logits": dense(p, f"h{layer}", prev)}
 
     def final_loss(self, o: Any, p: Arrays, h: Any, ctx: Arrays) -> Any:
-        return -(ctx["y"] * o.log_softmax(dense(p, "out", h))).sum(-1)
+        return cross_entropy(o, dense(p, "out", h), ctx["y"])
 
     def metrics(self, o: Any, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
-        return {"accuracy": o.float(o.argmax(dense(p, "out", h)) == o.argmax(ctx["y"]))}
+        return {"accuracy": accuracy(o, dense(p, "out", h), ctx["y"])}
 
     def groups(self, params: dict[str, np.ndarray]) -> dict[str, list[str]]:
         out = {f"layer{m}": [f"h{m}_w", f"h{m}_b"] for m in range(self.depth)}

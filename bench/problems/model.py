@@ -244,3 +244,12 @@ def build(model: AbstractModel, name: str, arrays: dict[str, np.ndarray], data: 
         return total(rep, st, lambda m, shape: driver.uniforms(keys[m], shape), n_rows)
 
     return jax_surrogate, theta, states
+
+
+def cross_entropy(o: Any, logits: Any, y: Any) -> Any:
+    """Per-example -log softmax(logits)[y] for one-hot y: the classifiers' loss."""
+    return -(y * o.log_softmax(logits)).sum(-1)
+
+
+def accuracy(o: Any, logits: Any, y: Any) -> Any:
+    return o.float(o.argmax(logits) == o.argmax(y))

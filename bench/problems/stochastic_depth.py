@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.problems.model import AbstractModel, Arrays, dense, init_dense
+from bench.problems.model import AbstractModel, Arrays, accuracy, cross_entropy, dense, init_dense
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,10 @@ class StochasticDepth(AbstractModel):
         return prev + z * self._block(o, p, layer, prev)
 
     def final_loss(self, o: Any, p: Arrays, h: Any, ctx: Arrays) -> Any:
-        return -(ctx["y"] * o.log_softmax(dense(p, "out", h))).sum(-1)
+        return cross_entropy(o, dense(p, "out", h), ctx["y"])
 
     def metrics(self, o: Any, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
-        return {"accuracy": o.float(o.argmax(dense(p, "out", h)) == o.argmax(ctx["y"]))}
+        return {"accuracy": accuracy(o, dense(p, "out", h), ctx["y"])}
 
     def groups(self, params: dict[str, np.ndarray]) -> dict[str, list[str]]:
         return {"survival": ["theta"]} | {f"layer{m}": [f"blk{m}a_w", f"blk{m}a_b", f"blk{m}c_w", f"blk{m}c_b"]
