@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -10,10 +11,12 @@ from typing import Any, NoReturn
 
 import estimators
 from bench import executors, report, sweep
+from bench.budget import default_budget, parse_bytes
 from bench.experiments import EXPERIMENTS
 from bench.problems import PROBLEMS, parse_value
 from bench.problems.data import DATASETS, DataError, load
 from bench.sweep import PRESETS, SUITES
+from estimators.spec import OPTION_RANGES
 
 
 class UsageError(Exception):
@@ -35,34 +38,59 @@ def _names(text: str, valid: list[str], what: str) -> list[str]:
     return items
 
 
-def _ints(text: str, what: str) -> list[int]:
+def _ints(text: str, what: str, minimum: int = 1) -> list[int]:
     try:
         values = [int(s) for s in text.split(",")]
     except ValueError:
         raise UsageError(f"malformed {what} list {text!r}: expected comma-separated integers") from None
-    if any(v < 1 for v in values):
-        raise UsageError(f"{what} must be positive integers, got {text!r}")
+    if any(v < minimum for v in values):
+        raise UsageError(f"{what} must be integers >= {minimum}, got {text!r}")
     return values
 
 
+def _assignments(item: str, defaults: dict[str, Any], what: str) -> dict[str, Any]:
+    """'name:k=v:k2=v2' -> {k: v, k2: v2}, each value parsed as its default's type."""
+    out = {}
+    for a in item.split(":")[1:]:
+        key, eq, value = a.partition("=")
+        if not eq or key not in defaults:
+            raise UsageError(f"bad parameter {a!r} for {what}; expected NAME=VALUE with NAME in: "
+                             f"{', '.join(defaults) or 'none'}")
+        try:
+            out[key] = parse_value(defaults[key], value)
+        except ValueError:
+            raise UsageError(f"bad value {value!r} for {what}:{key}") from None
+    return out
+
+
 def _problems(text: str) -> dict[str, dict[str, Any]]:
-    """'toy-bernoulli:t=0.49,chain:width=4' -> {problem: its parameters over the defaults}."""
+    """'toy-bernoulli:t=0.49,toy-bernoulli:t=0.499' -> {item: its parameters over the defaults}; every variant
+    of a problem runs, and parameters outside their domain are refused before any cell runs."""
     out = {}
     for item in [s.strip() for s in text.split(",")]:
-        name, *assignments = item.split(":")
+        name = item.split(":")[0]
         if name not in PROBLEMS:
             raise UsageError(f"unknown problem {name!r}; valid: {', '.join(PROBLEMS)}")
-        params = dict(PROBLEMS[name].defaults)
-        for a in assignments:
-            key, eq, value = a.partition("=")
-            if not eq or key not in params:
-                valid = ", ".join(PROBLEMS[name].defaults) or "none"
-                raise UsageError(f"bad parameter {a!r} for {name}; expected NAME=VALUE with NAME in: {valid}")
-            try:
-                params[key] = parse_value(params[key], value)
-            except ValueError:
-                raise UsageError(f"bad value {value!r} for {name}:{key}") from None
-        out[name] = params
+        params = {**PROBLEMS[name].defaults, **_assignments(item, PROBLEMS[name].defaults, name)}
+        problem = PROBLEMS[name].check(params)
+        if problem:
+            raise UsageError(problem)
+        out[item] = params
+    return out
+
+
+def _estimators(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """'gumbel-softmax:tau=0.5,st-sigmoid:slope=2' -> [(name, options)]; options checked against their domains."""
+    out = []
+    for item in [s.strip() for s in text.split(",")]:
+        name = item.split(":")[0]
+        _names(name, estimators.names(), "estimator")
+        options = _assignments(item, estimators.spec(name).options, name)
+        for key, value in options.items():
+            problem = OPTION_RANGES[key].check(value) if key in OPTION_RANGES else ""
+            if problem:
+                raise UsageError(f"{name}:{key}={value} {problem}")
+        out.append((name, options))
     return out
 
 
@@ -98,12 +126,22 @@ def _out_dir(path: str) -> Path:
 def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", help="comma-separated: torch,jax (default: every installed one)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: the GPU for torch and JAX")
-    p.add_argument("--estimators", help=f"comma-separated, from: {', '.join(estimators.names())}")
+    p.add_argument("--estimators", help=f"comma-separated, options as NAME:KEY=VALUE (gumbel-softmax:tau=0.5), "
+                                        f"from: {', '.join(estimators.names())}")
     p.add_argument("--problems", help="comma-separated; parameters as NAME:KEY=VALUE, e.g. toy-bernoulli:t=0.49")
     p.add_argument("--depths", help="comma-separated depths (chain problem)")
     p.add_argument("--batch-sizes", help="comma-separated examples per estimate")
     p.add_argument("--n-samples", help="comma-separated draws per example (rloo: at least 2)")
-    p.add_argument("--n-estimates", help="replicate estimates per gradients cell")
+    p.add_argument("--n-estimates", help="replicate estimates per gradients cell (at least 2)")
+    p.add_argument("--memory-budget", help="resident memory a cell's process may use, e.g. 4GB (default: 40%% of "
+                                           "this machine's memory, divided among --workers)")
+    p.add_argument("--max-chunk-rows", type=int, default=0,
+                   help="gradient rows computed at once, at most (default: as many as the memory budget holds)")
+    p.add_argument("--truth-rel-se", type=float, help="reference truths: stop when their standard error is this "
+                                                      "fraction of the gradient's norm (default: the preset's)")
+    p.add_argument("--truth-max-estimates", type=int, help="reference truths: at most this many estimates")
+    p.add_argument("--cache-dir", default="", help="where reference truths are cached (default ~/.cache/mcgrad-bench"
+                                                   ", or $MCGRAD_BENCH_CACHE)")
     p.add_argument("--data", default="digits", choices=list(DATASETS),
                    help="images for the model problems: digits (bundled) or mnist (needs --data-dir)")
     p.add_argument("--data-dir", default="", help="folder holding mnist.npz or the four MNIST IDX files")
@@ -144,32 +182,59 @@ def _data(args: argparse.Namespace) -> dict[str, str]:
     return {"data": args.data, "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else ""}
 
 
+def _settings(args: argparse.Namespace, preset: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """How cells run, not what they measure: the memory budget and the reference truths' precision."""
+    try:
+        budget = parse_bytes(args.memory_budget) if args.memory_budget else default_budget(args.workers or 1)
+    except ValueError as exc:
+        raise UsageError(f"--memory-budget: {exc}") from None
+    if budget < 2**26:
+        raise UsageError(f"--memory-budget {args.memory_budget} is below 64MB; no cell runs in that")
+    rel_se = preset["truth_rel_se"] if args.truth_rel_se is None else args.truth_rel_se
+    cap = preset["truth_max_estimates"] if args.truth_max_estimates is None else args.truth_max_estimates
+    if not 0 < rel_se < 1:
+        raise UsageError(f"--truth-rel-se must be in (0, 1), got {rel_se}")
+    if cap < 2_000:
+        raise UsageError(f"--truth-max-estimates must be at least 2000, got {cap}")
+    if args.max_chunk_rows < 0:
+        raise UsageError(f"--max-chunk-rows must be a positive integer, got {args.max_chunk_rows}")
+    return (("cache_dir", args.cache_dir), ("max_chunk_rows", args.max_chunk_rows), ("memory_budget", budget),
+            ("truth_max_estimates", cap), ("truth_rel_se", rel_se))
+
+
 def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
     preset = PRESETS[args.preset]
     speed = suite == "speed"
     data = _data(args)
+    chosen_estimators = _estimators(args.estimators) if args.estimators else None
     if suite == "training":
-        chosen = list(_problems(args.problems)) if args.problems else None
+        if chosen_estimators and any(options for _, options in chosen_estimators):
+            raise UsageError("estimator options (NAME:KEY=VALUE) apply to the gradients and speed suites; the "
+                             "training experiments set their own")
+        chosen = list(dict.fromkeys(sweep.problem_name(k) for k in _problems(args.problems))) if args.problems \
+            else None
         return sweep.training_cells(
             preset, backends=_backends(args.backend, args.device), device=args.device, data=data, problems=chosen,
-            estimators=_names(args.estimators, estimators.names(), "estimator") if args.estimators else None,
+            estimators=[n for n, _ in chosen_estimators] if chosen_estimators else None,
             seeds=[args.seed] if args.seed_given else None)
-    names = _names(args.estimators, estimators.names(), "estimator") if args.estimators else (
-        preset["speed_estimators"] if speed else preset["estimators"])
+    names = chosen_estimators or [(n, {}) for n in (preset["speed_estimators"] if speed else preset["estimators"])]
     chosen = _problems(args.problems) if args.problems else {
         k: {**PROBLEMS[sweep.problem_name(k)].defaults, **v} for k, v in preset["problems"].items()
         if not (speed and preset["speed_problems"]) or sweep.problem_name(k) in preset["speed_problems"]}
     problems = {k: {**pp, **{d: v for d, v in data.items() if d in pp}} for k, pp in chosen.items()}
-    return sweep.cells(
+    cells = sweep.cells(
         suite, problems=problems, estimators=names, backends=_backends(args.backend, args.device),
         device=args.device, depths=_ints(args.depths, "depths") if args.depths else (
             preset["speed_depths"] if speed else preset["depths"]),
         batch_sizes=_ints(args.batch_sizes, "batch sizes") if args.batch_sizes else (
             preset["speed_batch_sizes"] if speed else preset["batch_sizes"]),
         n_samples=_ints(args.n_samples, "n-samples") if args.n_samples else preset["n_samples"],
-        seed=args.seed, n_estimates=_ints(args.n_estimates, "n-estimates")[0] if args.n_estimates
+        seed=args.seed, n_estimates=_ints(args.n_estimates, "n-estimates", minimum=2)[0] if args.n_estimates
         else preset["n_estimates"], points=tuple(preset["points"]),
+        problem_depths=None if args.depths or speed else preset.get("problem_depths"),
     )
+    settings = _settings(args, preset)
+    return [dataclasses.replace(c, settings=settings) for c in cells]
 
 
 def _executor(args: argparse.Namespace) -> executors.Executor:

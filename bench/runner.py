@@ -13,22 +13,30 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from bench import store
+from bench import store, versions
 from bench.executors import AutoExecutor, Executor
 from bench.meta import run_meta
 from bench.sweep import Cell
 
+VERSION_COLUMNS = ("estimator_version", "problem_version", "suite_version")
 
-def _complete(path: Path) -> bool:
-    """A cell file counts as done for --resume unless its worker died before the cell could report.
 
-    Cells that failed by themselves (error, nan, oom) would fail the same way again; a dead worker (killed,
-    out of memory, lost node) says nothing about the cell, so it runs again. An unreadable file runs again.
+def stale(path: Path, cell: Cell) -> str:
+    """Why a finished cell's file must run again under `--resume` ('' when it need not).
+
+    A dead worker says nothing about the cell, so it runs again; cells that failed by themselves (error, nan,
+    oom, mismatch) would fail the same way and stay. A file whose code versions differ from the code's now
+    runs again, so a results folder never mixes an estimator's or problem's versions by resuming.
     """
     try:
-        return "died" not in pq.read_table(path, columns=["status"]).column("status").to_pylist()
+        table = pq.read_table(path, columns=["status", *VERSION_COLUMNS]).to_pylist()
     except (OSError, ValueError, KeyError):
-        return False
+        return "unreadable, or written before code versions were recorded"
+    if any(r["status"] == "died" for r in table):
+        return "its worker died"
+    want = versions.versions(cell.suite, cell.problem, cell.estimator, cell.backend)
+    changed = [k.removesuffix("_version") for k in VERSION_COLUMNS if table and table[0][k] != want[k]]
+    return f"{' and '.join(changed)} code changed" if changed else ""
 
 
 def run_sweep(cells: list[Cell], out: Path, argv: list[str], *, resume: bool = False, quiet: bool = False,
@@ -38,9 +46,14 @@ def run_sweep(cells: list[Cell], out: Path, argv: list[str], *, resume: bool = F
         return 0
     executor = executor or AutoExecutor()
     meta = {**run_meta(argv, sorted({c.backend for c in cells}), cells[0].device), "executor": executor.describe()}
-    todo = [c for c in cells if not (resume and store.cell_path(out, c.id).exists()
-                                     and _complete(store.cell_path(out, c.id)))]
+    store.remove_orphans(out)
+    reasons = {c.id: stale(store.cell_path(out, c.id), c) if resume and store.cell_path(out, c.id).exists()
+               else "new" for c in cells}
+    todo = [c for c in cells if reasons[c.id]]
     skipped = len(cells) - len(todo)
+    rerun = Counter(r for r in reasons.values() if r and r != "new")
+    for reason, n in sorted(rerun.items()):
+        print(f"{cells[0].suite}: rerunning {n} finished cell(s): {reason}", file=sys.stderr)
     failures: list[tuple[Cell, str, str]] = []
     statuses: Counter[str] = Counter()
     per_estimator: dict[str, Counter[str]] = {}

@@ -25,6 +25,7 @@ SCHEMA = pa.schema([
     ("step", pa.int64()), ("value", pa.float64()), ("stderr", pa.float64()), ("unit", pa.string()),
     ("status", pa.string()), ("message", pa.string()), ("wall_s", pa.float64()),
     ("lr", pa.float64()), ("options", pa.string()), ("experiment", pa.string()),
+    ("problem_version", pa.string()), ("suite_version", pa.string()),
 ])
 
 
@@ -39,6 +40,17 @@ def write_cell(out: Path, cell_id: str, rows: list[dict[str, Any]], meta: dict[s
     pq.write_table(table, tmp)
     os.replace(tmp, path)
     return path
+
+
+def remove_orphans(out: Path) -> int:
+    """Delete temporary files that killed writers left behind (their process is gone); returns how many."""
+    removed = 0
+    for tmp in out.glob("*.tmp*"):
+        pid = tmp.suffix.removeprefix(".tmp")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and int(pid) != os.getpid():
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def read_results(folder: Path) -> pd.DataFrame:

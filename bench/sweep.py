@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.experiments import EXPERIMENTS
@@ -30,15 +30,21 @@ class Cell:
     lr: float = 0.0  # training suite only
     options: tuple[tuple[str, Any], ...] = ()  # estimator options, gradient point, training options
     experiment: str = ""  # training cells that reproduce a seed experiment
+    # how to run it, not what it measures (memory budget, truth precision, cache folder): not in the id
+    settings: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
 
     @property
     def opts(self) -> dict[str, Any]:
         return dict(self.options)
 
+    def setting(self, name: str, default: Any = None) -> Any:
+        return dict(self.settings).get(name, default)
+
     @property
     def id(self) -> str:
         """Stable across runs and machines: names the cell's Parquet file, which `--resume` looks for."""
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        fields = {k: v for k, v in asdict(self).items() if k != "settings"}
+        return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def params(self) -> dict[str, Any]:
@@ -59,6 +65,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "speed_batch_sizes": [4],  # the gradients batch: variance x time joins cell by cell
         "n_samples": [1],
         "n_estimates": 2_000,
+        "truth_rel_se": 0.05,
+        "truth_max_estimates": 20_000,
         "points": ["init"],
         "experiments": list(EXPERIMENTS),
         "training_steps": 100,
@@ -78,6 +86,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "speed_batch_sizes": [1, 64, 1024],
         "n_samples": [1, 4],
         "n_estimates": 20_000,
+        "truth_rel_se": 0.02,
+        "truth_max_estimates": 200_000,
         "points": ["init", "trained"],
         "experiments": list(EXPERIMENTS),
         "training_steps": 500,
@@ -85,6 +95,30 @@ PRESETS: dict[str, dict[str, Any]] = {
         "training_grid": {"problems": ["sbn-vae", "categorical-vae", "gaussian-vae", "bnn", "stochastic-depth"],
                           "lrs": [0.001, 0.003, 0.01], "optimizer": "adam", "depth": 2, "batch_size": 32},
     },
+}
+# The literature's sizes, on 784 inputs (the bundled digits upsampled to 28x28, or MNIST with --data mnist):
+# sbn-vae with 200-unit layers, linear and nonlinear (two tanh layers of 200), depths 1-4 (REBAR, RELAX, DisARM);
+# categorical-vae 20 x 10 with a 256-unit tanh encoder and decoder (Jang et al.); bsn 100 wide, 1 and 2 layers
+# (seed 002); gaussian-vae with 500 hidden units and 20 latents (Kingma & Welling); bnn 2 x 400 (Blundell et
+# al.). Batch 50.
+PAPER_DATA = {"data": "digits28"}
+PRESETS["paper"] = {
+    **PRESETS["quick"],
+    "problems": {"sbn-vae": {"width": 200, "variant": "linear", **PAPER_DATA},
+                 "sbn-vae:nonlinear": {"width": 200, "variant": "nonlinear", "hidden": 200, **PAPER_DATA},
+                 "categorical-vae": {"vars": 20, "cats": 10, "variant": "nonlinear", "hidden": 256, **PAPER_DATA},
+                 "bsn": {"width": 100, **PAPER_DATA},
+                 "gaussian-vae": {"latent": 20, "hidden": 500, **PAPER_DATA},
+                 "bnn": {"hidden": 400, **PAPER_DATA}},
+    "depths": [1, 2, 3, 4],
+    "problem_depths": {"categorical-vae": [1], "bsn": [1, 2], "gaussian-vae": [1], "bnn": [2]},
+    "batch_sizes": [50],
+    "speed_problems": ["sbn-vae", "categorical-vae", "bsn", "gaussian-vae", "bnn"],
+    "speed_depths": [2],
+    "speed_batch_sizes": [50],
+    "n_estimates": 2_000,
+    "truth_rel_se": 0.05,
+    "truth_max_estimates": 100_000,
 }
 TRAINING_BATCH = 50  # seed 002's minibatch
 EVAL_EVERY = 25  # steps: one epoch of the digits data
@@ -95,23 +129,27 @@ def problem_name(key: str) -> str:
     return key.split(":")[0]
 
 
-def cells(suite: str, *, problems: dict[str, dict[str, Any]], estimators: list[str], backends: list[str],
-          device: str, depths: list[int], batch_sizes: list[int], n_samples: list[int], seed: int,
-          n_estimates: int, points: tuple[str, ...] = ("init",)) -> list[Cell]:
-    """Every applicable cell of the grid, each once. Toy problems have depth 1; rloo takes n_samples >= 2;
-    exact only where the joint configurations can be enumerated; the trained point only for model problems."""
+def cells(suite: str, *, problems: dict[str, dict[str, Any]], estimators: list[tuple[str, dict[str, Any]]],
+          backends: list[str], device: str, depths: list[int], batch_sizes: list[int], n_samples: list[int],
+          seed: int, n_estimates: int, points: tuple[str, ...] = ("init",),
+          problem_depths: dict[str, list[int]] | None = None) -> list[Cell]:
+    """Every applicable cell of the grid, each once. Estimators come with their options (variants of one
+    estimator are distinct cells). Toy problems have depth 1; rloo takes n_samples >= 2; exact only where
+    the joint configurations can be enumerated; the trained point only for model problems."""
     out: dict[str, Cell] = {}
     for key, pp in problems.items():
         problem = problem_name(key)
-        for name in estimators:
+        for name, estimator_options in estimators:
             if not PROBLEMS[problem].supports(name) or (suite == "speed" and name == "exact"):
                 continue
             for backend in backends:
-                for depth in depths if PROBLEMS[problem].has_depth else [1]:
+                own = (problem_depths or {}).get(key, depths)
+                for depth in own if PROBLEMS[problem].has_depth else [1]:
                     if name == "exact" and not enumerable(problem, pp, depth):
                         continue
                     for point in points if PROBLEMS[problem].model is not None and suite == "gradients" else ["init"]:
-                        options = (("point", point),) if point != "init" else ()
+                        options = tuple(sorted({**estimator_options,
+                                                **({"point": point} if point != "init" else {})}.items()))
                         for batch in batch_sizes:
                             for n in n_samples:
                                 n = max(n, 2) if SPECS[name].multi_sample else n

@@ -21,7 +21,7 @@ from bench.problems.model import AbstractModel, forward, surrogate
 from bench.problems.ops import ops
 from estimators import PARAM_NAMES
 from estimators.registry import get
-from estimators.spec import SPECS
+from estimators.spec import SPECS, surrogate_options
 
 OPTIMIZERS = ("sgd", "adam")
 EVAL_MODES = ("stochastic", "deterministic", "mean")
@@ -52,7 +52,7 @@ def train(problem: str, pp: dict[str, Any], model: AbstractModel, name: str, *, 
     rng = np.random.default_rng(seed + 7)
     epoch_steps = max(1, len(x_train) // batch_size)
     spec = SPECS[name]
-    opts = {**spec.options, **{k: v for k, v in options.items() if k in spec.options}}
+    opts = surrogate_options(spec, options)
     step_fn, evaluate, params = (_torch_loop if backend == "torch" else _jax_loop)(
         model, name, device, seed, lr, optimizer, n_samples, mode=eval_mode(name, mode))
     run, elapsed = TrainRun({}), 0.0

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from estimators.registry import BACKENDS, get, register
-from estimators.spec import DISTS, REQUIREMENTS, SPECS, Spec
+from estimators.spec import DISTS, OPTION_RANGES, REQUIREMENTS, SPECS, Spec
 
 __all__ = ["names", "spec", "grad_samples", "get", "register", "available_backends", "Spec", "BACKENDS"]
 
@@ -94,10 +94,15 @@ def _check_call(name: str, params: dict, dist: str, n_estimates: int, n_samples:
         raise ValueError(f"n_estimates must be >= 1, got {n_estimates}")
     if n_samples < (2 if s.multi_sample else 1):
         raise ValueError(f"{name} needs n_samples >= {2 if s.multi_sample else 1}, got {n_samples}")
-    unknown = set(options) - set(s.options) - {"state", "warmup"}
+    valid = set(s.options) | ({"state"} if s.state else set())
+    unknown = set(options) - valid
     if unknown:
-        valid = ", ".join(sorted(set(s.options) | {"state", "warmup"} if s.state else set(s.options))) or "none"
-        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))} for {name}; valid: {valid}")
+        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))} for {name}; valid: "
+                         f"{', '.join(sorted(valid)) or 'none'}")
+    for key, value in options.items():
+        problem = OPTION_RANGES[key].check(value) if key in OPTION_RANGES else ""
+        if problem:
+            raise ValueError(f"option {key}={value} of {name} {problem}")
     return s, arrays
 
 
@@ -120,7 +125,8 @@ def grad_samples(
     Each estimate averages `n_samples` draws (antithetic pairs for arm/disarm; for rloo the n_samples
     draws share one leave-one-out baseline). Estimator options (`tau`, `slope`, `decay`) pass through;
     stateful estimators also take `state=` (as returned by their backend) and `warmup=` (state updates at
-    these parameters before measuring, frozen afterwards; default from the spec).
+    these parameters before measuring, frozen afterwards; default from the spec); trained ones `states=`
+    (the estimates are split among that many independently trained states, in order).
     """
     s, arrays = _check_call(name, params, dist, n_estimates, n_samples, options)
     check_backend(backend, device)

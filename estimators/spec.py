@@ -34,12 +34,66 @@ class Spec:
     uniforms: int = 1  # uniform arrays (each shaped like the sample) consumed per draw
     multi_sample: bool = False  # n_samples draws form ONE estimate with a shared baseline (RLOO)
     state: Literal[None, "running", "trained"] = None  # running: updated by the estimator; trained: by min variance
-    default_warmup: int = 0  # state updates at fixed parameters before an estimate is measured
+    # option defaults; `warmup` (state updates at fixed parameters before estimates are drawn, then frozen) and
+    # `states` (independently trained states the estimates are split among) belong to the driver
     options: dict[str, float] = field(default_factory=dict)
     note: str = ""
     # What the estimator needs from a model beyond its distribution ("" = any node of a supported dist will do).
     # A problem declares what it provides; the single-node API (grad_samples) rejects any non-empty requirement.
     requires: str = ""
+
+
+DRIVER_OPTIONS = ("warmup", "states")
+
+
+@dataclass(frozen=True)
+class Range:
+    """The domain of a numeric option or problem parameter: bounds (open or closed) and integrality."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    integer: bool = False
+
+    def check(self, value: float) -> str:
+        """'' when value is inside, else the domain in words."""
+        bad = (self.integer and float(value) != int(value)
+               or self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo)
+               or self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi))
+        return f"must be {self}" if bad else ""
+
+    def __str__(self) -> str:
+        parts = [("an integer" if self.integer else "a number")]
+        if self.lo is not None:
+            parts.append(f"{'>' if self.lo_open else '>='} {self.lo:g}")
+        if self.hi is not None:
+            parts.append(f"{'<' if self.hi_open else '<='} {self.hi:g}")
+        return " ".join(parts[:1]) + (" " + " and ".join(parts[1:]) if parts[1:] else "")
+
+
+OPTION_RANGES = {"tau": Range(0, lo_open=True), "slope": Range(0, lo_open=True), "decay": Range(0, 1, hi_open=True),
+                 "warmup": Range(0, integer=True), "states": Range(1, integer=True)}
+
+
+def driver_options(spec: Spec, options: dict) -> dict:
+    """The options the driver acts on (warm-up steps, trained states), defaults filled in."""
+    return {k: v for k, v in {**spec.options, **options}.items() if k in DRIVER_OPTIONS and k in spec.options}
+
+
+def surrogate_options(spec: Spec, options: dict) -> dict:
+    """The options the estimator's surrogate function takes, defaults filled in."""
+    return {k: v for k, v in {**spec.options, **options}.items() if k in spec.options and k not in DRIVER_OPTIONS}
+
+
+def draw_counts(spec: Spec, n_samples: int) -> tuple[int, int]:
+    """(independent draws averaged per estimate, uniform arrays per draw): the backends' drivers share it."""
+    return (1, n_samples) if spec.multi_sample else (n_samples, spec.uniforms)
+
+
+def even_chunks(n_rows: int, max_rows: int) -> int:
+    """The chunk size that splits n_rows into the fewest chunks of at most max_rows, as evenly as possible."""
+    return max(1, -(-n_rows // -(-n_rows // max(max_rows, 1)))) if n_rows else 1
 
 
 # Each requirement, in words, for error messages.
@@ -49,6 +103,9 @@ REQUIREMENTS = {
 
 
 _B, _C, _G = "bernoulli", "categorical", "gaussian"
+# trained control variates: 100 Adam steps each, estimates split among 4 independently trained states, so the
+# reported variance includes the training's randomness (and its standard error is taken across states)
+TRAINED = {"warmup": 100, "states": 4}
 
 SPECS: dict[str, Spec] = {
     s.name: s
@@ -59,7 +116,7 @@ SPECS: dict[str, Spec] = {
              "Williams 1992, Simple statistical gradient-following algorithms (REINFORCE)"),
         Spec("reinforce-ema", "score-function", True, (_B, _C, _G), 1, False,
              "Seed 002 (R2RT, Binary Stochastic Neurons): variance-adjusted REINFORCE",
-             state="running", default_warmup=100, options={"decay": 0.95},
+             state="running", options={"decay": 0.95, "warmup": 100},
              note="per-unit baseline EMA[(b-p)^2 L]/EMA[(b-p)^2] from earlier steps only, so it stays unbiased"),
         Spec("rloo", "score-function", True, (_B, _C, _G), 1, False,
              "Kool, van Hoof & Welling 2019, Buy 4 REINFORCE samples, get a baseline for free!",
@@ -81,11 +138,11 @@ SPECS: dict[str, Spec] = {
              "Jang, Gu & Poole 2017: straight-through Gumbel-softmax", options={"tau": 1.0}),
         Spec("rebar", "control-variate", True, (_B,), 3, True,
              "Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein 2017, REBAR", uniforms=2,
-             state="trained", default_warmup=100,
+             state="trained", options=TRAINED,
              note="state: log temperature and eta, trained by minimising the estimator's second moment"),
         Spec("relax", "control-variate", True, (_B,), 3, True,
              "Grathwohl, Choi, Wu, Roeder & Duvenaud 2018, Backpropagation through the void (RELAX)",
-             uniforms=2, state="trained", default_warmup=100,
+             uniforms=2, state="trained", options=TRAINED,
              note="control variate eta*f(sigmoid(z/temperature)) + r(z), r a small MLP; all of it state"),
         Spec("deterministic", "deterministic", False, (_B,), 1, True,
              "Seed 002: deterministic sigmoid network (no sampling)", uniforms=0,

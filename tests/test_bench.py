@@ -3,6 +3,7 @@ bad input, and the Parquet schema round trip."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from bench import store
 from bench.cli import main
-from bench.metrics import summarize
+from bench.metrics import METRICS, summarize_rows
 from tests.truths import BACKENDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,10 +53,10 @@ def test_gradients_toy_numbers_match_closed_forms(tmp_path):
 def test_metrics_of_a_known_distribution():
     rng = np.random.default_rng(0)
     rows = rng.normal([1.0, 2.0], [1.0, 2.0], size=(50_000, 2))
-    stats = summarize(rows, np.array([1.0, 2.0]))
+    stats = summarize_rows(rows, np.array([1.0, 2.0]))["all"]
     assert abs(stats["variance"][0] - 5.0) < 4 * stats["variance"][1]
-    assert stats["bias"][0] < 4 * stats["bias"][1]
-    biased = summarize(rows, np.array([1.3, 2.4]))
+    assert abs(stats["bias_sq"][0]) < 4 * stats["bias_sq"][1]
+    biased = summarize_rows(rows, np.array([1.3, 2.4]))["all"]
     assert abs(biased["bias"][0] - 0.5) < 4 * biased["bias"][1]
     assert abs(biased["mse"][0] - 5.25) < 4 * biased["mse"][1]
 
@@ -81,8 +84,9 @@ def test_schema_round_trip_and_metadata(tmp_path):
     meta = store.read_meta(files[0])
     assert {"git_sha", "git_dirty", "versions", "cpu", "argv", "run_id"} <= set(meta)
     df = pd.read_parquet(tmp_path)
-    assert set(df.metric) == {"bias", "variance", "mse", "snr", "cosine"}
-    assert df.estimator_version.str.len().eq(12).all()
+    assert set(METRICS) <= set(df.metric)
+    for column in ("estimator_version", "problem_version", "suite_version"):
+        assert df[column].str.len().eq(12).all()
 
 
 def test_failing_cell_is_recorded_and_sweep_goes_on(tmp_path, monkeypatch):
@@ -112,11 +116,11 @@ def test_resume_after_a_killed_run(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done = {p.name for p in tmp_path.glob("*.parquet")}
-    assert 3 <= len(done) < 13 and not list(tmp_path.glob("*.tmp*"))
+    assert 3 <= len(done) < 13  # a write the kill interrupted leaves a temporary file, never a partial cell
     before = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.parquet")}
     result = run_cli(*args, "--resume")
     assert result.returncode == 0, result.stderr
-    assert f"{len(done)} skipped" in result.stderr
+    assert f"{len(done)} skipped" in result.stderr and not list(tmp_path.glob("*.tmp*"))
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # finished cells untouched
     assert pd.read_parquet(tmp_path).cell_id.nunique() == 13
 
@@ -127,16 +131,78 @@ def test_resume_after_a_killed_run(tmp_path):
     (["run", "gradients", "--problems", "mnist"], "valid: toy-bernoulli, toy-gaussian, chain"),
     (["run", "gradients", "--problems", "toy-bernoulli:q=1"], "NAME in: theta, t"),
     (["run", "gradients", "--backend", "tensorflow"], "valid: torch, jax"),
-    (["run", "gradients", "--preset", "huge"], "choose from 'quick', 'full'"),
+    (["run", "gradients", "--preset", "huge"], "choose from 'quick', 'full', 'paper'"),
     (["run", "gradients", "--depths", "1,,x"], "malformed depths"),
     (["run", "gradients", "--out", "/proc/forbidden"], "cannot write to --out"),
     (["run", "gradients", "--device", "cuda"], "sees no GPU"),
+    (["run", "gradients", "--n-estimates", "1"], "n-estimates must be integers >= 2"),
+    (["run", "gradients", "--problems", "toy-gaussian:sigma=-1"], "toy-gaussian:sigma=-1.0 must be a number > 0"),
+    (["run", "gradients", "--problems", "chain:width=0"], "chain:width=0 must be an integer >= 1"),
+    (["run", "gradients", "--problems", "toy-gaussian:f=sin"], "must be one of square, cos"),
+    (["run", "gradients", "--problems", "sbn-vae:variant=deep"], "must be one of linear, nonlinear"),
+    (["run", "gradients", "--estimators", "gumbel-softmax:tau=0"], "gumbel-softmax:tau=0.0 must be a number > 0"),
+    (["run", "gradients", "--estimators", "relax:states=0"], "relax:states=0 must be an integer >= 1"),
+    (["run", "gradients", "--estimators", "st:tau=1"], "bad parameter 'tau=1' for st"),
+    (["run", "gradients", "--estimators", "reinforce-ema:decay=1"], "must be a number >= 0 and < 1"),
+    (["run", "gradients", "--memory-budget", "lots"], "not a memory size"),
+    (["run", "gradients", "--truth-rel-se", "2"], "--truth-rel-se must be in (0, 1)"),
+    (["run", "training", "--estimators", "st-sigmoid:slope=2"], "apply to the gradients and speed suites"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = run_cli(*args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr, result.stderr
+
+
+def test_estimator_options_and_problem_variants_all_run(tmp_path):
+    """Two variants of one problem and two of one estimator: four cells, options recorded in `options`."""
+    assert main(["run", "gradients", "--problems", "toy-bernoulli:t=0.49,toy-bernoulli:t=0.499", "--estimators",
+                 "gumbel-softmax:tau=0.5,gumbel-softmax:tau=2", "--out", str(tmp_path), *TINY]) == 0
+    df = pd.read_parquet(tmp_path)
+    cells = df.drop_duplicates("cell_id")
+    assert len(cells) == 4
+    assert sorted(cells.options.unique()) == ['{"tau": 0.5}', '{"tau": 2.0}']
+    assert sorted(cells.problem_params.map(lambda p: json.loads(p)["t"]).unique()) == [0.49, 0.499]
+    bias = df[(df.metric == "bias") & (df.param_group == "all")].set_index("options").value
+    assert bias['{"tau": 0.5}'].mean() < bias['{"tau": 2.0}'].mean()  # a colder relaxation is less biased
+
+
+def test_resume_reruns_cells_whose_code_changed(tmp_path, monkeypatch):
+    """--resume skips a finished cell only while its estimator, problem and suite code are unchanged."""
+    from bench import runner
+
+    args = ["run", "gradients", "--problems", "toy-bernoulli", "--estimators", "reinforce,st", "--out",
+            str(tmp_path), *TINY]
+    assert main(args) == 0
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.parquet")}
+    assert main([*args, "--resume"]) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.parquet")} == before
+    real = runner.versions.versions
+    monkeypatch.setattr(runner.versions, "versions", lambda suite, problem, estimator, backend: {
+        **real(suite, problem, estimator, backend),
+        **({"estimator_version": "0" * 12} if estimator == "st" else {})})
+    assert main([*args, "--resume"]) == 0
+    df = pd.read_parquet(tmp_path)
+    changed = {p.name for p in tmp_path.glob("*.parquet") if p.stat().st_mtime_ns != before[p.name]}
+    assert changed == {f"{c}.parquet" for c in df[df.estimator == "st"].cell_id.unique()}
+
+
+def test_report_warns_about_mixed_code_versions(tmp_path):
+    assert main(["run", "gradients", "--problems", "toy-bernoulli", "--estimators", "reinforce", "--seed", "1",
+                 "--out", str(tmp_path / "res"), *TINY]) == 0
+    assert main(["run", "gradients", "--problems", "toy-bernoulli", "--estimators", "reinforce", "--seed", "2",
+                 "--out", str(tmp_path / "res"), *TINY]) == 0
+    assert main(["report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep")]) == 0
+    assert "different code versions" not in (tmp_path / "rep" / "index.md").read_text()
+    first = sorted((tmp_path / "res").glob("*.parquet"))[0]
+    table = pq.read_table(first)
+    table = table.set_column(table.schema.get_field_index("estimator_version"), "estimator_version",
+                             pa.array(["feedfacecafe"] * len(table)))
+    pq.write_table(table, first)
+    assert main(["report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep")]) == 0
+    text = (tmp_path / "rep" / "index.md").read_text()
+    assert "different code versions are mixed" in text and "feedfacecafe" in text
 
 
 def test_report_renders_tables(tmp_path):

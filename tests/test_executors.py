@@ -8,6 +8,7 @@ with another thread count, and equal inputs must give bit-equal outputs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -25,6 +26,7 @@ from bench import store, sweep
 from bench.cli import main
 from bench.executors.common import KILL_CELL_ENV, cell_from_json, cell_to_json
 from bench.problems import PROBLEMS
+from bench.suites.gradients import PROCESS_METRICS
 from tests.truths import BACKENDS
 
 # 8 cells (4 with one backend): toy-bernoulli and a depth-2 chain, reinforce and disarm; about 1 s each
@@ -77,16 +79,19 @@ def _executor_args(executor: str, request: pytest.FixtureRequest) -> list[str]:
 
 
 def _values(df: pd.DataFrame) -> pd.DataFrame:
+    """What must be bit-equal: everything but the readings of the process itself (its memory)."""
+    df = df[~df.metric.isin(PROCESS_METRICS)]
     return df.set_index(KEY).sort_index()[["value", "stderr", "status"]]
 
 
 def test_cells_round_trip_through_json_whatever_their_fields():
-    cells = sweep.cells("gradients", problems={"chain": dict(PROBLEMS["chain"].defaults)}, estimators=["disarm"],
-                        backends=["torch"], device="cpu", depths=[2], batch_sizes=[1], n_samples=[1], seed=3,
-                        n_estimates=10)
-    for cell in cells:
+    cells = sweep.cells("gradients", problems={"chain": dict(PROBLEMS["chain"].defaults)},
+                        estimators=[("disarm", {}), ("relax", {"states": 2})], backends=["torch"], device="cpu",
+                        depths=[2], batch_sizes=[1], n_samples=[1], seed=3, n_estimates=10)
+    for cell in [dataclasses.replace(c, settings=(("memory_budget", 2**30),)) for c in cells]:
         back = cell_from_json(json.loads(json.dumps(cell_to_json(cell))))
         assert back == cell and back.id == cell.id and isinstance(back.problem_params, tuple)
+        assert back.settings == cell.settings  # settings travel to workers, though not part of the identity
 
 
 @pytest.mark.parametrize("executor", ["process", "ray"])

@@ -69,7 +69,7 @@ def estimate(model_name: str, name: str, backend: str, n: int, seed: int) -> dic
                                       n_samples=n_samples, seed=seed, options={})
     driver = importlib.import_module(f"estimators.{backend}.driver")
     key = () if backend == "torch" else (importlib.import_module("jax").random.PRNGKey(seed),)
-    rows = driver.estimate(SPECS[name], surrogate, theta, n, state, None, *key)
+    rows = driver.estimate(SPECS[name], surrogate, theta, n, state, {}, *key)
     return {k: v.astype(np.float64) for k, v in rows.items()}
 
 

@@ -35,7 +35,7 @@ def _estimate(model, name, params, data, backend, n, n_samples=1, seed=0):
                                seed=seed, options={})
     driver = importlib.import_module(f"estimators.{backend}.driver")
     key = () if backend == "torch" else (__import__("jax").random.PRNGKey(seed),)
-    return driver.estimate(SPECS[name], s, theta, n, states, None, *key)
+    return driver.estimate(SPECS[name], s, theta, n, states, {}, *key)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -19,6 +19,9 @@ Rows = list[dict[str, Any]]
 # Test-only hook: a worker (never the CLI's own process) given this cell id kills itself with SIGKILL before
 # running it, the way the kernel's out-of-memory killer would. tests/test_executors.py sets it.
 KILL_CELL_ENV = "BENCH_TEST_KILL_CELL"
+# Test-only hook: a worker given this cell id allocates memory (64 MB at a time, 8 GB at most) before running it,
+# like a cell whose memory use the budget's probe underestimated.
+GREEDY_CELL_ENV = "BENCH_TEST_GREEDY_CELL"
 
 
 def cell_to_json(cell: Cell) -> dict[str, Any]:
@@ -81,4 +84,13 @@ def run_in_worker(cell: Cell) -> Rows:
     """A worker's side of one cell (a process or a Ray task); the test hook above acts only here."""
     if os.environ.get(KILL_CELL_ENV) == cell.id:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(GREEDY_CELL_ENV) == cell.id:
+        import time
+
+        import numpy as np
+
+        hog = []
+        for _ in range(128):
+            hog.append(np.ones(2**23))  # 64 MB, touched
+            time.sleep(0.01)
     return run_cell(cell)

@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import IO
 
 import bench
+from bench import budget
 from bench.executors.common import Rows, cell_to_json, threads_per_cell, worker_env
 from bench.run import failed
 from bench.sweep import Cell
 
-POLL_S = 0.02  # how often finished workers are looked for; small against any cell's start-up
+POLL_S = 0.02  # how often workers are looked at (finished? memory?); small against any cell's start-up
+KILL_FACTOR, KILL_SLACK = 1.2, 256 * 2**20  # a worker past budget * factor + slack is stopped as `oom`
+OOM_SHARE = 0.5  # a worker killed by SIGKILL while holding this share of the machine's memory ran out of it
 
 
 class _Job:
@@ -34,6 +37,10 @@ class _Job:
     def __init__(self, cell: Cell, env: dict[str, str]) -> None:
         self.cell = cell
         self.start = time.perf_counter()
+        budget = int(cell.setting("memory_budget", 0) or 0)
+        self.limit = int(budget * KILL_FACTOR) + KILL_SLACK if budget else 0
+        self.max_rss = 0
+        self.over_budget = False
         self.stdout: IO[bytes] = tempfile.TemporaryFile()
         self.stderr: IO[bytes] = tempfile.TemporaryFile()
         with tempfile.TemporaryFile() as stdin:
@@ -43,8 +50,21 @@ class _Job:
             self.proc = subprocess.Popen([sys.executable, "-m", "bench.worker"], stdin=stdin, stdout=self.stdout,
                                          stderr=self.stderr, env=env)
 
+    def watch(self) -> None:
+        """Stop a worker whose resident memory passes its cell's budget: an `oom` cell, not a machine in trouble."""
+        rss = budget.rss(self.proc.pid) or 0
+        self.max_rss = max(self.max_rss, rss)
+        if self.limit and rss > self.limit and self.proc.poll() is None:
+            self.over_budget = True
+            self.proc.kill()
+            self.proc.wait()
+
     def rows(self) -> Rows:
         code = self.proc.returncode
+        if self.over_budget:
+            return failed(self.cell, "oom", f"worker stopped at {budget.human(self.max_rss)} resident, over its "
+                                            f"memory budget ({budget.human(self.limit)} with slack)",
+                          time.perf_counter() - self.start)
         self.stdout.seek(0)
         self.stderr.seek(0)
         out, err = self.stdout.read().decode(errors="replace"), self.stderr.read().decode(errors="replace")
@@ -59,6 +79,9 @@ class _Job:
             except ValueError:  # a real-time signal has no name
                 name = f"signal {-code}"
             why = f"worker killed by {name}" + (" (the out-of-memory killer sends it too)" if name == "SIGKILL" else "")
+            if name == "SIGKILL" and self.max_rss > OOM_SHARE * budget.total_memory():
+                return failed(self.cell, "oom", f"{why} at {budget.human(self.max_rss)} resident: out of memory",
+                              time.perf_counter() - self.start)
         else:
             why = f"worker exited with code {code}" + ("" if code else " without a result")
         last = err.strip().splitlines()[-1:]  # a Python crash's last line names the exception
@@ -97,6 +120,8 @@ class ProcessExecutor:
             while pending or running:
                 while pending and len(running) < self.workers:
                     running.append(_Job(pending.popleft(), env))
+                for job in running:
+                    job.watch()
                 done = [job for job in running if job.proc.poll() is not None]
                 if not done:
                     time.sleep(POLL_S)

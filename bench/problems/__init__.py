@@ -10,9 +10,8 @@ gaussian-vae      seed 000's VAE, Gaussian latent, analytic KL (gaussian_vae.py)
 bnn               Bayesian neural net, mean-field Gaussian weights (bnn.py)
 stochastic-depth  seed 001's stochastic ResNet with learnable survival (stochastic_depth.py)
 
-Truths: closed forms for the toys; exact enumeration of every joint configuration when there are at most
-2^16 of them (chain, bsn, the VAEs and stochastic-depth at small sizes); otherwise a reference estimate
-(many draws of an unbiased estimator, seeded apart) whose standard error is carried into the reported bias.
+Truths (bench/truths.py): closed forms for the toys; exact enumeration of every joint configuration when there
+are at most 2^16 of them; otherwise a cached reference estimate whose covariance is carried into every metric.
 Model problems estimate the gradient of the mean loss over a fixed batch of `batch_size` training examples,
 at initialisation (point "init") or after a fixed number of training steps (point "trained").
 """
@@ -28,16 +27,17 @@ from typing import Any
 import numpy as np
 
 from bench.problems import data as datasets
-from bench.problems.model import AbstractModel, exact_objective, n_configurations
+from bench.problems.model import AbstractModel, n_configurations
 from estimators.chain import init_params
-from estimators.spec import SPECS
+from estimators.spec import SPECS, Range
 
 MAX_EXACT_UNITS = 16
-REFERENCE_ESTIMATES = 200_000
-MODEL_REFERENCE_ESTIMATES = 20_000
-REFERENCE = {"bernoulli": "disarm", "categorical": "rloo", "gaussian": "reparam"}  # unbiased, low variance
+TRAINING_REFERENCE = {"bernoulli": "disarm", "categorical": "rloo", "gaussian": "reparam"}  # unbiased, low variance
 TRAINED_STEPS = 200  # the "trained" point: Adam steps with the reference estimator
 IMAGE = {"data": "digits", "data_dir": ""}
+WIDTH = Range(1, integer=True)
+DATA = {"data": datasets.DATASETS}
+VAE = {"variant": ("linear", "nonlinear"), **DATA}
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,18 @@ class Problem:
     provides: tuple[str, ...] = ()  # model structure some estimators require (Spec.requires)
     excludes: tuple[str, ...] = ()
     model: Callable[..., AbstractModel] | None = None
+    ranges: dict[str, Range] = field(default_factory=dict)  # numeric parameters' domains
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # text parameters' values
+
+    def check(self, params: dict[str, Any]) -> str:
+        """'' when every parameter is inside its domain, else one line naming the first that is not."""
+        for key, value in params.items():
+            problem = self.ranges[key].check(value) if key in self.ranges else ""
+            if key in self.choices and value not in self.choices[key]:
+                problem = f"must be one of {', '.join(self.choices[key])}"
+            if problem:
+                return f"{self.name}:{key}={value} {problem}"
+        return ""
 
     def supports(self, estimator: str) -> bool:
         spec = SPECS[estimator]
@@ -101,26 +113,34 @@ def _stochastic_depth(pp, depth, batch_size, estimator, n_pixels):
 PROBLEMS = {
     p.name: p
     for p in [
-        Problem("toy-bernoulli", "bernoulli", "b ~ Bernoulli(sigmoid(theta)), f(b) = (b - t)^2",
-                {"theta": 0.0, "t": 0.45}),
+        Problem("toy-bernoulli", "bernoulli",
+                "units independent b_i ~ Bernoulli(sigmoid(theta_i)), f(b) = sum_i (b_i - t)^2; theta_i spread "
+                "evenly over theta +- spread", {"theta": 0.0, "t": 0.45, "units": 1, "spread": 0.0},
+                ranges={"units": WIDTH, "spread": Range(0)}),
         Problem("toy-gaussian", "gaussian", "x ~ N(mu, sigma^2), f(x) = x^2 (f=square) or cos(omega x) (f=cos)",
-                {"mu": 0.5, "sigma": 1.0, "f": "square", "omega": 2.0}),
+                {"mu": 0.5, "sigma": 1.0, "f": "square", "omega": 2.0}, ranges={"sigma": Range(0, lo_open=True)},
+                choices={"f": ("square", "cos")}),
         Problem("chain", "bernoulli", "depth x width binary stochastic layers, softplus loss", {"width": 3},
-                has_depth=True),
+                has_depth=True, ranges={"width": WIDTH}),
         Problem("bsn", "bernoulli", "seed 002 classifier: depth layers of binary stochastic neurons, softmax",
-                {"width": 100, **IMAGE}, has_depth=True, model=_bsn),
+                {"width": 100, **IMAGE}, has_depth=True, model=_bsn, ranges={"width": WIDTH}, choices=DATA),
         Problem("sbn-vae", "bernoulli", "sigmoid belief net VAE, depth stochastic layers, -ELBO",
                 {"width": 200, "variant": "linear", "hidden": 100, **IMAGE}, has_depth=True,
-                excludes=("deterministic",), model=_vae("bernoulli")),
+                excludes=("deterministic",), model=_vae("bernoulli"), ranges={"width": WIDTH, "hidden": WIDTH},
+                choices=VAE),
         Problem("categorical-vae", "categorical", "VAE with vars categorical latents of cats classes, -ELBO",
                 {"vars": 20, "cats": 10, "variant": "linear", "hidden": 100, **IMAGE}, has_depth=True,
-                model=_vae("categorical")),
+                model=_vae("categorical"), ranges={"vars": WIDTH, "cats": Range(2, integer=True), "hidden": WIDTH},
+                choices=VAE),
         Problem("gaussian-vae", "gaussian", "seed 000 VAE: Gaussian latent, analytic KL; depth tanh layers",
-                {"latent": 8, "hidden": 64, **IMAGE}, has_depth=True, model=_gaussian_vae),
+                {"latent": 8, "hidden": 64, **IMAGE}, has_depth=True, model=_gaussian_vae,
+                ranges={"latent": WIDTH, "hidden": WIDTH}, choices=DATA),
         Problem("bnn", "gaussian", "Bayesian neural net, mean-field Gaussian weights, depth layers, -ELBO",
-                {"hidden": 16, **IMAGE}, has_depth=True, provides=("linear-gaussian-weights",), model=_bnn),
+                {"hidden": 16, **IMAGE}, has_depth=True, provides=("linear-gaussian-weights",), model=_bnn,
+                ranges={"hidden": WIDTH}, choices=DATA),
         Problem("stochastic-depth", "bernoulli", "seed 001 stochastic ResNet: depth blocks kept w.p. sigmoid(theta)",
-                {"width": 32, **IMAGE}, has_depth=True, model=_stochastic_depth),
+                {"width": 32, **IMAGE}, has_depth=True, model=_stochastic_depth, ranges={"width": WIDTH},
+                choices=DATA),
     ]
 }
 POINTS = ("init", "trained")
@@ -131,7 +151,7 @@ def parse_value(default: Any, text: str) -> Any:
 
 
 def _toy_f(problem: str, pp: dict[str, Any], backend: str) -> Callable:
-    mod = importlib.import_module("torch" if backend == "torch" else "jax.numpy")
+    mod = importlib.import_module("torch" if backend.startswith("torch") else "jax.numpy")
     if problem == "toy-bernoulli":
         return lambda b: ((b - pp["t"]) ** 2).sum(-1)
     if pp["f"] == "cos":
@@ -166,14 +186,15 @@ def enumerable(problem: str, pp: dict[str, Any], depth: int) -> bool:
     if problem == "chain":
         return depth * int(pp["width"]) <= MAX_EXACT_UNITS
     if PROBLEMS[problem].model is None:
-        return problem == "toy-bernoulli"
+        return problem == "toy-bernoulli" and int(pp["units"]) <= MAX_EXACT_UNITS
     return 0 < n_configurations(model_of(problem, pp, depth, 1)) <= 2**16
 
 
 def params_of(problem: str, pp: dict[str, Any], depth: int, seed: int, point: str = "init",
               batch_size: int = 1) -> dict[str, np.ndarray]:
     if problem == "toy-bernoulli":
-        return {"logits": np.array([pp["theta"]], np.float32)}
+        units = int(pp["units"])
+        return {"logits": (pp["theta"] + pp["spread"] * np.linspace(-1, 1, units) * (units > 1)).astype(np.float32)}
     if problem == "toy-gaussian":
         return {"loc": np.array([pp["mu"]], np.float32), "scale": np.array([pp["sigma"]], np.float32)}
     if problem == "chain":
@@ -191,7 +212,7 @@ def _trained(problem: str, items: tuple, depth: int, seed: int, batch_size: int)
     from estimators import available_backends
 
     pp = dict(items)
-    name = REFERENCE[PROBLEMS[problem].dist]
+    name = TRAINING_REFERENCE[PROBLEMS[problem].dist]
     model = model_of(problem, pp, depth, batch_size, name)
     backend = "torch" if "torch" in available_backends() else "jax"
     run = training.train(problem, pp, model, name, backend=backend, device="cpu", seed=seed, lr=0.01,
@@ -223,79 +244,18 @@ def build(problem: str, pp: dict[str, Any], backend: str, estimator: str, *, dep
     driver = importlib.import_module(f"estimators.{backend}.driver")
     params = params_of(problem, pp, depth, seed, point, batch_size)
     opts = {**spec.options, **options}
+    noise = seed if noise_seed is None else noise_seed
     if PROBLEMS[problem].model is not None:
         from bench.problems.model import build as build_model
 
         model = model_of(problem, pp, depth, batch_size, estimator)
         built = build_model(model, estimator, params, fixed_batch(problem, pp, batch_size, seed), backend=backend,
-                            device=device, n_samples=n_samples, seed=seed if noise_seed is None else noise_seed,
-                            options=opts)
+                            device=device, n_samples=n_samples, seed=noise, options=opts)
     elif problem == "chain":
         chain = importlib.import_module(f"estimators.{backend}.chain")
-        built = chain.build(estimator, params, n_samples=n_samples, seed=seed, device=device, batch_size=batch_size,
+        built = chain.build(estimator, params, n_samples=n_samples, seed=noise, device=device, batch_size=batch_size,
                             **opts)
     else:
         built = driver.build_single_node(spec, _toy_f(problem, pp, backend), params, dist=PROBLEMS[problem].dist,
-                                         n_samples=n_samples, seed=seed, device=device, batch_size=batch_size, **opts)
+                                         n_samples=n_samples, seed=noise, device=device, batch_size=batch_size, **opts)
     return (driver, *built)
-
-
-def truth(problem: str, pp: dict[str, Any], depth: int, seed: int, backend: str, point: str = "init",
-          batch_size: int = 1, device: str = "cpu") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(true gradient, its standard error): zero error for closed forms and enumeration. Cached: every
-    estimator of a sweep is compared with the same truth, computed once per process."""
-    g, se = _truth(problem, tuple(sorted(pp.items())), depth, seed, backend, point, batch_size, device)
-    return {k: v.copy() for k, v in g.items()}, {k: v.copy() for k, v in se.items()}
-
-
-@lru_cache(maxsize=32)
-def _truth(problem: str, items: tuple, depth: int, seed: int, backend: str, point: str, batch_size: int,
-           device: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    pp = dict(items)
-    params = params_of(problem, pp, depth, seed, point, batch_size)
-    if problem == "toy-bernoulli":
-        s = 1 / (1 + np.exp(-params["logits"].astype(np.float64)))
-        g = {"logits": s * (1 - s) * (1 - 2 * pp["t"])}
-    elif problem == "toy-gaussian":
-        mu, sigma = params["loc"].astype(np.float64), params["scale"].astype(np.float64)
-        if pp["f"] == "cos":
-            w, e = pp["omega"], np.exp(-0.5 * pp["omega"] ** 2 * sigma**2)
-            g = {"loc": -w * np.sin(w * mu) * e, "scale": -(w**2) * sigma * np.cos(w * mu) * e}
-        else:
-            g = {"loc": 2 * mu, "scale": 2 * sigma}
-    elif problem == "chain":
-        chain = importlib.import_module(f"estimators.{backend}.chain")
-        if depth * int(pp["width"]) <= MAX_EXACT_UNITS:
-            g = {k: v.astype(np.float64) for k, v in chain.exact_gradient(params).items()}
-        else:
-            rows = chain.grad_samples("disarm", params, n_estimates=REFERENCE_ESTIMATES, seed=seed + 10_007)
-            return _mean_and_se(rows)
-    elif enumerable(problem, pp, depth):
-        from bench.problems.ops import gradient, ops
-
-        o, model = ops(backend, device), model_of(problem, pp, depth, batch_size)
-        ctx = {k: o.asarray(v) for k, v in fixed_batch(problem, pp, batch_size, seed).items()}
-        g = gradient(backend, lambda p: exact_objective(model, o, p, ctx), params, device)
-    else:
-        return _reference(problem, pp, depth, seed, backend, point, batch_size, device)
-    return g, {k: np.zeros_like(v) for k, v in g.items()}
-
-
-def _reference(problem: str, pp: dict[str, Any], depth: int, seed: int, backend: str, point: str, batch_size: int,
-               device: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Mean and standard error of many reference estimates, in chunks (memory), noise seeded apart."""
-    name, chunk = REFERENCE[PROBLEMS[problem].dist], 2_000
-    parts: list[dict[str, np.ndarray]] = []
-    for i in range(MODEL_REFERENCE_ESTIMATES // chunk):
-        noise = seed + 10_007 + i
-        driver, surrogate, theta, state = build(problem, pp, backend, name, depth=depth, batch_size=batch_size,
-                                                n_samples=4 if name == "rloo" else 1, seed=seed, device=device,
-                                                options={}, point=point, noise_seed=noise)
-        key = () if backend == "torch" else (__import__("jax").random.PRNGKey(noise),)
-        parts.append(driver.estimate(SPECS[name], surrogate, theta, chunk, state, None, *key))
-    return _mean_and_se({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
-
-
-def _mean_and_se(rows: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    return ({k: v.astype(np.float64).mean(0) for k, v in rows.items()},
-            {k: v.astype(np.float64).std(0, ddof=1) / np.sqrt(len(v)) for k, v in rows.items()})

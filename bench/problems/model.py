@@ -206,11 +206,11 @@ def build(model: AbstractModel, name: str, arrays: dict[str, np.ndarray], data: 
 
     from bench.problems.ops import ops
     from estimators import PARAM_NAMES
-    from estimators.spec import SPECS
+    from estimators.spec import SPECS, draw_counts, surrogate_options
 
     spec, o = SPECS[name], ops(backend, device)
     driver = importlib.import_module(f"estimators.{backend}.driver")
-    n_draws, n_u = driver.draw_counts(spec, n_samples)
+    n_draws, n_u = draw_counts(spec, n_samples)
     if model.per_draw_data:
         total_draws = n_draws * len(next(iter(data.values())))
         data = {k: np.concatenate([v] * n_draws) for k, v in data.items()}
@@ -221,7 +221,7 @@ def build(model: AbstractModel, name: str, arrays: dict[str, np.ndarray], data: 
     est = get(name, backend)
     states = [est.init_state({k: model.event_shape(m) for k in PARAM_NAMES[model.dist]}, seed + m, device)
               if spec.state else None for m in range(model.n_stochastic)]
-    opts = {**spec.options, **options}
+    opts = surrogate_options(spec, options)
 
     def total(rep: Arrays, st: list[Any], draw_uniforms: Any, n_rows: int) -> tuple[Any, list[Any]]:
         u = [draw_uniforms(m, (n_u, n_rows, *model.node_shape(m, total_draws))) for m in range(model.n_stochastic)]
@@ -237,11 +237,9 @@ def build(model: AbstractModel, name: str, arrays: dict[str, np.ndarray], data: 
             return total(rep, st, lambda m, shape: driver.uniforms(gen, shape, torch.device(device)), n_rows)
 
         return torch_surrogate, theta, states
-    import jax
 
-    def jax_surrogate(rep: Arrays, st: list[Any], key: Any, n_rows: int):
-        keys = jax.random.split(key, model.n_stochastic)
-        return total(rep, st, lambda m, shape: driver.uniforms(keys[m], shape), n_rows)
+    def jax_surrogate(rep: Arrays, st: list[Any], keys: Any, n_rows: int):
+        return total(rep, st, lambda m, shape: driver.row_uniforms(keys, m, shape), n_rows)
 
     return jax_surrogate, theta, states
 

@@ -24,8 +24,11 @@ from bench.report.doc import Block, Bullets, Heading, Image, Para
 TITLE = "Monte Carlo gradient estimators: results"
 READING = ("How to read: each estimator has one colour in every plot; torch (eager) is a solid line with circles, "
            "JAX (jit-compiled) a dashed line with squares. Variance is the trace of the covariance of one gradient "
-           "estimate (squared gradient units); bias is ‖mean − truth‖ with the Monte Carlo noise floor subtracted, so "
-           "an unbiased estimator shows a bias consistent with 0; mse = bias² + variance. Time is the median seconds "
+           "estimate (squared gradient units); bias is ‖mean − truth‖, from an unbiased estimate of its square "
+           "(bias_sq, whose standard error under no bias makes bias_sq / SE the test of unbiasedness), so an "
+           "unbiased estimator shows a bias consistent with 0; mse = bias² + variance. Standard errors come from "
+           "streamed batch means with the full covariance (no diagonal shortcut) and include the truth's own "
+           "error where the truth is a reference estimate. Time is the median seconds "
            "per gradient estimate of `batch_size` examples; work-normalised variance is variance × time, the "
            "variance left after spending the same compute. Axes are logarithmic where values span decades.")
 
@@ -91,6 +94,7 @@ def build(results: data.Results, source: Path, plots: Path) -> list[Block]:
         Para(f"{len(cells)} cells ({len(cells) - n_failed} ok, {n_failed} failed) from `{source}`, "
              f"{len(set(rows.run_id))} run(s); suites: {', '.join(sorted(set(rows.suite))) or 'none'}."),
         Para(READING),
+        *tables.mixed_versions(data.mixed_versions(rows)),
     ]
     body: list[Block] = []
     for view in sorted(set(grads.view) | set(speeds.view)):

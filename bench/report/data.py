@@ -18,7 +18,7 @@ import pandas as pd
 
 from bench.store import read_meta, read_results
 
-GRADIENT_METRICS = ["bias", "variance", "mse", "snr", "cosine"]
+GRADIENT_METRICS = ["bias", "bias_sq", "variance", "mse", "snr", "cosine"]
 SPEED_METRICS = ["time", "time_iqr", "compile_time", "peak_host_memory", "peak_device_memory", "time_ratio_to_floor"]
 TRAINING_METRICS = ["loss", "accuracy", "elbo"]
 # A configuration: what stays fixed while seeds vary. `variant` is the options other than the gradient point.
@@ -175,6 +175,25 @@ def varies(frame: pd.DataFrame, column: str) -> bool:
 
 def describe(held: dict[str, str]) -> str:
     return ", ".join(f"{k} = {v}" for k, v in held.items())
+
+
+VERSION_COLUMNS = ["estimator_version", "problem_version", "suite_version"]
+
+
+def mixed_versions(rows: pd.DataFrame) -> pd.DataFrame:
+    """(suite, problem, estimator, backend) whose cells carry more than one set of code versions."""
+    present = [c for c in VERSION_COLUMNS if c in rows]
+    if rows.empty or not present:
+        return pd.DataFrame(columns=["suite", "problem", "estimator", "backend", "versions", "cells"])
+    cells = rows.drop_duplicates("cell_id").fillna({c: "?" for c in present})
+    cells = cells.assign(code=cells[present].astype(str).agg("/".join, axis=1))
+    out = []
+    for (suite, problem, estimator, backend), part in cells.groupby(["suite", "problem", "estimator", "backend"]):
+        if part.code.nunique() > 1:
+            counts = part.code.value_counts()
+            out.append({"suite": suite, "problem": problem, "estimator": estimator, "backend": backend,
+                        "versions": ", ".join(counts.index), "cells": ", ".join(map(str, counts.values))})
+    return pd.DataFrame(out, columns=["suite", "problem", "estimator", "backend", "versions", "cells"])
 
 
 def failed(rows: pd.DataFrame) -> pd.DataFrame:

@@ -103,6 +103,17 @@ def failed(cells: pd.DataFrame) -> list[Block]:
     return [Table(columns, [[str(getattr(r, c)) for c in columns] for r in cells.itertuples()])]
 
 
+def mixed_versions(mixed: pd.DataFrame) -> list[Block]:
+    """A warning when one (suite, problem, estimator, backend) has results from several code versions."""
+    if mixed.empty:
+        return []
+    columns = ["suite", "problem", "estimator", "backend", "versions", "cells"]
+    return [Para("**Warning: results from different code versions are mixed below.** These combinations have "
+                 "cells written by different versions of their estimator, problem or suite code (a version is a "
+                 "hash of the source; `python -m bench run ... --resume` reruns the stale cells):"),
+            Table(columns, [[str(getattr(r, c)) for c in columns] for r in mixed.itertuples()])]
+
+
 def environment(metas: list[dict[str, Any]]) -> list[Block]:
     """One row per run (invocation): code version, package versions, hardware and the command line."""
     runs: dict[str, dict[str, Any]] = {}

@@ -18,9 +18,9 @@ from jax.lax import stop_gradient
 from estimators.chain import check_chain
 from estimators.jax.common import Downstream
 from estimators.jax.dist import configurations, log_prob, logit
-from estimators.jax.driver import device_put, draw_counts, estimate, uniforms
+from estimators.jax.driver import device_put, estimate, row_uniforms
 from estimators.registry import get
-from estimators.spec import SPECS
+from estimators.spec import SPECS, draw_counts, surrogate_options
 
 
 def chain_loss(b: Array, v: Array) -> Array:
@@ -83,21 +83,19 @@ def build(name: str, arrays: dict[str, np.ndarray], *, n_samples: int = 1, seed:
     states = [est.init_state({"logits": (width,)}, seed + layer, device) if spec.state else None
               for layer in range(depth)]
 
-    def surrogate(rep: dict[str, Array], st: list[Any], key: Array, n_rows: int):
-        keys = jax.random.split(key, depth)
-        u = [uniforms(keys[layer], (n_u, n_rows, n_draws, width)) for layer in range(depth)]
-        out, st = chain_surrogate(name, rep, u, list(st), **{**spec.options, **options})
+    def surrogate(rep: dict[str, Array], st: list[Any], keys: Array, n_rows: int):
+        u = [row_uniforms(keys, layer, (n_u, n_rows, n_draws, width)) for layer in range(depth)]
+        out, st = chain_surrogate(name, rep, u, list(st), **surrogate_options(spec, options))
         return out.mean(1).sum(), st
 
     return surrogate, theta, states
 
 
-def grad_samples(name: str, arrays: dict[str, np.ndarray], *, n_estimates: int, warmup: int | None = None,
-                 **kwargs: Any) -> dict[str, np.ndarray]:
+def grad_samples(name: str, arrays: dict[str, np.ndarray], *, n_estimates: int, **kwargs: Any) -> dict[str, np.ndarray]:
     """Like `estimators.grad_samples`, for every parameter of the chain."""
     surrogate, theta, states = build(name, arrays, **kwargs)
     key = jax.random.PRNGKey(kwargs.get("seed", 0))
-    return estimate(SPECS[name], surrogate, theta, n_estimates, states, warmup, key)
+    return estimate(SPECS[name], surrogate, theta, n_estimates, states, kwargs, key)
 
 
 def exact_objective(params: dict[str, Array]) -> Array:

@@ -16,10 +16,10 @@ from torch import Tensor
 
 from estimators.chain import check_chain
 from estimators.registry import get
-from estimators.spec import SPECS
+from estimators.spec import SPECS, draw_counts, surrogate_options
 from estimators.torch.common import Downstream
 from estimators.torch.dist import configurations, log_prob, logit
-from estimators.torch.driver import draw_counts, estimate, uniforms
+from estimators.torch.driver import estimate, uniforms
 
 
 def chain_loss(b: Tensor, v: Tensor) -> Tensor:
@@ -84,17 +84,16 @@ def build(name: str, arrays: dict[str, np.ndarray], *, n_samples: int = 1, seed:
 
     def surrogate(rep: dict[str, Tensor], st: list[Any], n_rows: int):
         u = [uniforms(gen, (n_u, n_rows, n_draws, width), dev) for _ in range(depth)]
-        out, st = chain_surrogate(name, rep, u, list(st), **{**spec.options, **options})
+        out, st = chain_surrogate(name, rep, u, list(st), **surrogate_options(spec, options))
         return out.mean(1).sum(), st
 
     return surrogate, theta, states
 
 
-def grad_samples(name: str, arrays: dict[str, np.ndarray], *, n_estimates: int, warmup: int | None = None,
-                 **kwargs: Any) -> dict[str, np.ndarray]:
+def grad_samples(name: str, arrays: dict[str, np.ndarray], *, n_estimates: int, **kwargs: Any) -> dict[str, np.ndarray]:
     """Like `estimators.grad_samples`, for every parameter of the chain."""
     surrogate, theta, states = build(name, arrays, **kwargs)
-    return estimate(SPECS[name], surrogate, theta, n_estimates, states, warmup)
+    return estimate(SPECS[name], surrogate, theta, n_estimates, states, kwargs)
 
 
 def exact_objective(params: dict[str, Tensor]) -> Tensor:

@@ -7,7 +7,7 @@ with respect to `rep` is then one independent estimate per row, computed in one 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from estimators.registry import get
-from estimators.spec import Spec
+from estimators.spec import Spec, draw_counts, driver_options, even_chunks, surrogate_options
 from estimators.torch.common import Downstream
 
 Surrogate = Callable[[dict[str, Tensor], Any, int], tuple[Tensor, Any]]
@@ -71,8 +71,8 @@ def warm_up(spec: Spec, surrogate: Surrogate, theta: dict[str, Tensor], state: A
             for _ in range(steps):
                 _, state = surrogate(replicate(theta, WARMUP_ROWS), state, WARMUP_ROWS)
         return state
+    state = copy_tree(state)
     if spec.state == "trained" and steps:
-        state = copy_tree(state)
         params = [t.requires_grad_() for t in leaves(state)]
         opt = torch.optim.Adam(params, lr=WARMUP_LR)
         for _ in range(steps):
@@ -88,17 +88,47 @@ def warm_up(spec: Spec, surrogate: Surrogate, theta: dict[str, Tensor], state: A
     return state
 
 
+def frozen_states(spec: Spec, surrogate: Surrogate, theta: dict[str, Tensor], state: Any, options: dict[str, Any],
+                  warm_surrogate: Surrogate | None = None) -> list[Any]:
+    """The states estimates are drawn from: one, or `states` independently trained ones (trained state);
+    each training draws its own noise from the surrogate's generator."""
+    opts = driver_options(spec, options)
+    n = int(opts.get("states", 1)) if spec.state == "trained" else 1
+    return [warm_up(spec, warm_surrogate or surrogate, theta, state, int(opts.get("warmup", 0))) for _ in range(n)]
+
+
+class Rows:
+    """Gradient rows of one frozen state: `rows(start, n)` draws the next n rows from the generator (eager
+    torch computes them in order, so `start` only documents which rows they are)."""
+
+    def __init__(self, surrogate: Surrogate, theta: dict[str, Tensor], state: Any) -> None:
+        self.surrogate, self.theta, self.state = surrogate, theta, state
+
+    def __call__(self, start: int, n: int) -> dict[str, np.ndarray]:
+        return {k: g.cpu().numpy() for k, g in gradient_rows(self.surrogate, self.theta, n, self.state).items()}
+
+
+def chunks(spec: Spec, surrogate: Surrogate, theta: dict[str, Tensor], n_estimates: int, state: Any,
+           options: dict[str, Any], chunk_rows: int, warm_surrogate: Surrogate | None = None,
+           ) -> Iterator[tuple[int, int, Rows, dict[str, np.ndarray]]]:
+    """(cluster, first row, the Rows it came from, rows) for every chunk of n_estimates rows, state by state."""
+    states = frozen_states(spec, surrogate, theta, state, options, warm_surrogate)
+    bounds = np.linspace(0, n_estimates, len(states) + 1).astype(int)
+    chunk_rows = even_chunks(int(np.diff(bounds).max()), chunk_rows)
+    for c, st in enumerate(states):
+        rows = Rows(surrogate, theta, st)
+        for start in range(bounds[c], bounds[c + 1], chunk_rows):
+            n = min(chunk_rows, bounds[c + 1] - start)
+            out = rows(start, 1 if spec.family == "exact" else n)  # every row of the exact gradient is the same
+            yield c, start, rows, {k: np.broadcast_to(v, (n, *v.shape[1:])) for k, v in out.items()}
+
+
 def estimate(spec: Spec, surrogate: Surrogate, theta: dict[str, Tensor], n_estimates: int, state: Any,
-             warmup: int | None) -> dict[str, np.ndarray]:
-    state = warm_up(spec, surrogate, theta, state, spec.default_warmup if warmup is None else warmup)
-    rows = 1 if spec.family == "exact" else n_estimates  # every row of the exact gradient is the same
-    grads = gradient_rows(surrogate, theta, rows, state)
-    return {k: np.broadcast_to(g.cpu().numpy(), (n_estimates, *g.shape[1:])).copy() for k, g in grads.items()}
-
-
-def draw_counts(spec: Spec, n_samples: int) -> tuple[int, int]:
-    """(independent draws averaged per estimate, uniform arrays per draw)."""
-    return (1, n_samples) if spec.multi_sample else (n_samples, spec.uniforms)
+             options: dict[str, Any], warm_surrogate: Surrogate | None = None) -> dict[str, np.ndarray]:
+    """All n_estimates rows in memory (the single-node API and tests; the harness streams `chunks`)."""
+    parts = [rows for *_, rows in chunks(spec, surrogate, theta, n_estimates, state, options,
+                                         max(n_estimates, 1), warm_surrogate)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def timed(surrogate: Surrogate, theta: dict[str, Tensor], n_rows: int, state: Any) -> tuple[float, Callable[[], Any]]:
@@ -130,11 +160,12 @@ def build_single_node(spec: Spec, f: Callable[[Tensor], Tensor], arrays: dict[st
             return f(z)
 
     down = Downstream(main=f, value=value, relaxed=lambda h, temperature: f(h))
+    opts = surrogate_options(spec, options)
 
     def surrogate(rep: dict[str, Tensor], st: Any, n_rows: int) -> tuple[Tensor, Any]:
         u = uniforms(gen, (n_u, n_rows, n_draws, *shape), dev)
         node = {k: v[:, None].expand(n_rows, n_draws, *shape) for k, v in rep.items()}
-        out, st = est.surrogate(node, down, u, st, dist=dist, event_ndim=len(shape), **options)
+        out, st = est.surrogate(node, down, u, st, dist=dist, event_ndim=len(shape), **opts)
         return out.mean(1).sum(), st
 
     if spec.state and state is None:
@@ -143,6 +174,7 @@ def build_single_node(spec: Spec, f: Callable[[Tensor], Tensor], arrays: dict[st
 
 
 def single_node(spec: Spec, f: Callable[[Tensor], Tensor], arrays: dict[str, np.ndarray], *, n_estimates: int,
-                warmup: int | None = None, **kwargs: Any) -> dict[str, np.ndarray]:
+                **kwargs: Any) -> dict[str, np.ndarray]:
     surrogate, theta, state = build_single_node(spec, f, arrays, **kwargs)
-    return estimate(spec, surrogate, theta, n_estimates, state, warmup)
+    options = {k: v for k, v in kwargs.items() if k in spec.options}
+    return estimate(spec, surrogate, theta, n_estimates, state, options)
