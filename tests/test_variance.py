@@ -67,3 +67,32 @@ def test_ema_state_is_explicit(backend):
     warm = variance("reinforce-ema", backend, f=f6(backend), params=params, state=state, warmup=200)
     assert significantly_below(warm, cold), (cold, warm)
     assert float(np.asarray(state["logits"][0]).sum()) == 0.0  # the caller's state was not mutated
+
+
+STATES, ROWS, WARMUP = 8, 8_000, 50
+
+
+def _trained_variance(name: str, backend: str, n_samples: int) -> tuple[float, float]:
+    """Variance over STATES independently trained states (the training's randomness included), and its SE
+    taken across the states."""
+    from bench.metrics import summarize_rows
+
+    g = estimators.grad_samples(name, f6(backend), {"logits": POINTS["bernoulli"]["away"]}, dist="bernoulli",
+                                backend=backend, n_estimates=ROWS, n_samples=n_samples, seed=11,
+                                states=STATES, warmup=WARMUP)["logits"]
+    clusters = np.repeat(np.arange(STATES), ROWS // STATES)
+    return summarize_rows(g, np.zeros(6), clusters=clusters)["all"]["variance"]
+
+
+@pytest.mark.parametrize("name", ["rebar", "relax"])
+def test_trained_variance_scales_with_draws_and_agrees_across_backends(name):
+    """Averaging 4 draws divides the variance by 4, and torch and JAX agree, within standard errors that carry
+    the spread between trained states (a single trained state per cell gave ratios from 0.3 to 9)."""
+    found = {(b, n): _trained_variance(name, b, n) for b in BACKENDS for n in (1, 4)}
+    print(f"\n{name}: variance (SE across {STATES} trained states) by (backend, n_samples): {found}")
+    for b in BACKENDS:
+        (v1, s1), (v4, s4) = found[b, 1], found[b, 4]
+        assert abs(4 * v4 - v1) < 4 * np.hypot(4 * s4, s1), (b, found)
+    if len(BACKENDS) == 2:
+        (vt, st), (vj, sj) = found["torch", 1], found["jax", 1]
+        assert abs(vt - vj) < 4 * np.hypot(st, sj), found

@@ -24,7 +24,6 @@ from estimators.spec import SPECS
 
 COMPILED = ("jax",)
 MISMATCH_SHARE = 0.25  # of the checked rows; a few may differ legitimately (a sample flipped by a rounding)
-WARM_NOISE = 5_003  # the trained states' warm-up draws noise apart from the estimates'
 PROCESS_METRICS = ("peak_memory", "memory_budget")  # readings of the process and machine, not of the estimator
 
 
@@ -45,7 +44,7 @@ def gradients(cell: Cell) -> list[dict[str, Any]]:
     driver, surrogate, theta, state = build(cell)
     warm = None
     if spec.state == "trained":  # trained on single draws whatever n_samples is: one state distribution for all
-        warm = build(cell, n_samples=2 if spec.multi_sample else 1, noise_seed=cell.seed + WARM_NOISE)[1]
+        warm = build(cell, n_samples=2 if spec.multi_sample else 1, noise_seed=cell.seed + driver.WARM_NOISE)[1]
     sizes = {k: int(np.prod(v.shape)) for k, v in theta.items()}
     groups = {"all": list(sizes), **problems.groups(cell.problem, theta, cell.params, cell.depth)}
     streamed = stream(

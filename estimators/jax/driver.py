@@ -28,6 +28,7 @@ from estimators.spec import Spec, draw_counts, driver_options, even_chunks, surr
 Surrogate = Callable[[dict[str, Array], Any, Array, int], tuple[Array, Any]]
 WARMUP_ROWS = 256
 WARMUP_LR = 0.02
+WARM_NOISE = 5_003  # trained states draw their warm-up noise apart from the estimates'
 
 
 def uniforms(key: Array, shape: tuple[int, ...]) -> Array:
@@ -188,8 +189,12 @@ def build_single_node(spec: Spec, f: Callable[[Array], Array], arrays: dict[str,
     return surrogate, theta, state
 
 
-def single_node(spec: Spec, f: Callable[[Array], Array], arrays: dict[str, np.ndarray], *, n_estimates: int,
+def single_node(spec: Spec, f: Callable, arrays: dict[str, np.ndarray], *, n_estimates: int,
                 **kwargs: Any) -> dict[str, np.ndarray]:
     surrogate, theta, state = build_single_node(spec, f, arrays, **kwargs)
     options = {k: v for k, v in kwargs.items() if k in spec.options}
-    return estimate(spec, surrogate, theta, n_estimates, state, options, jax.random.PRNGKey(kwargs["seed"]))
+    warm = None
+    if spec.state == "trained":  # states trained on single draws whatever n_samples is (one state distribution)
+        one = {**kwargs, "n_samples": 2 if spec.multi_sample else 1, "seed": kwargs["seed"] + WARM_NOISE}
+        warm = build_single_node(spec, f, arrays, **{**one, "state": state})[0]
+    return estimate(spec, surrogate, theta, n_estimates, state, options, jax.random.PRNGKey(kwargs["seed"]), warm)

@@ -21,6 +21,7 @@ from estimators.torch.common import Downstream
 Surrogate = Callable[[dict[str, Tensor], Any, int], tuple[Tensor, Any]]
 WARMUP_ROWS = 256
 WARMUP_LR = 0.02
+WARM_NOISE = 5_003  # trained states draw their warm-up noise apart from the estimates'
 
 
 def uniforms(gen: torch.Generator, shape: tuple[int, ...], device: torch.device) -> Tensor:
@@ -173,8 +174,12 @@ def build_single_node(spec: Spec, f: Callable[[Tensor], Tensor], arrays: dict[st
     return surrogate, theta, state
 
 
-def single_node(spec: Spec, f: Callable[[Tensor], Tensor], arrays: dict[str, np.ndarray], *, n_estimates: int,
+def single_node(spec: Spec, f: Callable, arrays: dict[str, np.ndarray], *, n_estimates: int,
                 **kwargs: Any) -> dict[str, np.ndarray]:
     surrogate, theta, state = build_single_node(spec, f, arrays, **kwargs)
     options = {k: v for k, v in kwargs.items() if k in spec.options}
-    return estimate(spec, surrogate, theta, n_estimates, state, options)
+    warm = None
+    if spec.state == "trained":  # states trained on single draws whatever n_samples is (one state distribution)
+        one = {**kwargs, "n_samples": 2 if spec.multi_sample else 1, "seed": kwargs["seed"] + WARM_NOISE}
+        warm = build_single_node(spec, f, arrays, **{**one, "state": state})[0]
+    return estimate(spec, surrogate, theta, n_estimates, state, options, warm)
