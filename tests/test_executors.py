@@ -184,3 +184,22 @@ def test_unreachable_ray_address_is_one_line_and_fails_fast(tmp_path):
     assert result.returncode == 2 and time.perf_counter() - start < 60
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Ray cluster at '127.0.0.1:1'" in lines[0], result.stderr
+
+
+def test_worker_over_its_memory_budget_is_an_oom_cell_and_the_sweep_goes_on(reference, tmp_path, monkeypatch,
+                                                                             capsys):
+    """The process executor's watchdog stops a worker whose resident memory passes its cell's budget (a test
+    hook makes one cell grab 64 MB blocks until stopped): that cell is `oom`, every other cell is untouched."""
+    from bench.executors.common import GREEDY_CELL_ENV
+
+    victim = reference[(reference.problem == "chain") & (reference.estimator == "reinforce")].cell_id.iloc[0]
+    monkeypatch.setenv(GREEDY_CELL_ENV, victim)
+    assert main([*ARGS, "--executor", "process", "--workers", "2", "--memory-budget", "1GB",
+                 "--out", str(tmp_path)]) == 1
+    df = pd.read_parquet(tmp_path)
+    greedy = df[df.cell_id == victim]
+    assert list(greedy.status) == ["oom"] and "resident" in greedy.message.iloc[0], greedy.message.iloc[0]
+    others = df[df.cell_id != victim]
+    assert (others.status == "ok").all()
+    pd.testing.assert_frame_equal(_values(others), _values(reference[reference.cell_id != victim]), check_exact=True)
+    assert "FAILED [oom] chain reinforce" in capsys.readouterr().err

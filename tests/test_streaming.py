@@ -1,0 +1,96 @@
+"""Streaming at real sizes: memory bounded by the chunk, not the number of estimates; chunking changes no
+number; a budget too small for one estimate is an `oom` cell and the sweep goes on; reference truths are
+computed once per machine and reused."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench import truths
+from bench.cli import main
+from tests.truths import BACKENDS
+
+BSN = ["run", "gradients", "--problems", "bsn:width=200", "--depths", "1", "--batch-sizes", "4", "--estimators",
+       "reinforce", "--truth-max-estimates", "2000", "--quiet"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def _cell(folder, metric: str, group: str = "all") -> pd.Series:
+    df = pd.read_parquet(folder)
+    assert (df.status == "ok").all(), df[df.status != "ok"].message.unique()
+    return df[(df.metric == metric) & (df.param_group == group)].set_index("backend").value
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_memory_grows_with_the_chunk_not_with_the_estimates(backend, tmp_path):
+    """bsn with 200 units on 784 inputs: 157 000 parameters, 630 kB per gradient row. Keeping 4 000 rows
+    would take 2.5 GB; streamed in chunks of 100 the cell's peak must stay where 1 000 estimates put it.
+    Each run is a fresh process (a process's high-water mark carries its history), after one that filled
+    the truth cache (computing the reference truth has its own peak)."""
+    cache = str(tmp_path / "cache")
+    peaks = {}
+    for n in (200, 1_000, 4_000):
+        out = tmp_path / str(n)
+        done = run_cli(*BSN, "--backend", backend, "--n-estimates", str(n), "--max-chunk-rows", "100",
+                       "--cache-dir", cache, "--out", str(out))
+        assert done.returncode == 0, done.stderr
+        peaks[n] = _cell(out, "peak_memory")[backend]
+    print(f"\n{backend}: peak resident memory at 1000 / 4000 estimates: {peaks[1_000] / 2**20:.0f} / "
+          f"{peaks[4_000] / 2**20:.0f} MB")
+    assert peaks[4_000] < peaks[1_000] + 100 * 2**20, peaks
+
+
+def test_chunking_changes_no_number(tmp_path):
+    """JAX draws each row's noise from its own key: chunks of 7 rows give the same statistics as one chunk,
+    to float64 summation order."""
+    if "jax" not in BACKENDS:
+        pytest.skip("jax not installed")
+    args = ["run", "gradients", "--problems", "chain", "--depths", "2", "--estimators", "disarm", "--backend",
+            "jax", "--n-estimates", "500", "--quiet"]
+    for chunk in ("7", "500"):
+        assert main([*args, "--max-chunk-rows", chunk, "--out", str(tmp_path / chunk)]) == 0
+    a, b = (pd.read_parquet(tmp_path / c).set_index(["metric", "param_group"]) for c in ("7", "500"))
+    stats = a.index[~a.index.get_level_values(0).isin(["chunk_rows", "peak_memory", "memory_budget"])]
+    pd.testing.assert_series_equal(a.loc[stats, "value"], b.loc[stats, "value"], rtol=1e-9)
+    assert a.loc[("chunk_rows", "all"), "value"] == 7
+
+
+def test_a_budget_too_small_for_one_estimate_is_oom_and_the_sweep_goes_on(tmp_path, capsys):
+    code = main(["run", "gradients", "--problems", "toy-bernoulli,chain", "--estimators", "reinforce",
+                 "--backend", BACKENDS[0], "--n-estimates", "100", "--memory-budget", "64MB", "--quiet",
+                 "--out", str(tmp_path)])
+    assert code == 1
+    df = pd.read_parquet(tmp_path)
+    n_cells = df.cell_id.nunique()
+    assert n_cells >= 2 and set(df.status) == {"oom"}
+    assert df.message.str.contains("budget").all(), df.message.unique()
+    assert capsys.readouterr().err.count("FAILED [oom]") == n_cells
+
+
+def test_reference_truths_are_computed_once_and_reused(tmp_path, monkeypatch):
+    """A second sweep (another estimator, same problem and point) reads the cached truth; another seed is
+    another truth."""
+    calls = []
+    compute = truths._compute_reference
+    monkeypatch.setattr(truths, "_compute_reference", lambda *a, **k: calls.append(a) or compute(*a, **k))
+    args = ["run", "gradients", "--problems", "bsn:width=20", "--depths", "1", "--batch-sizes", "4",
+            "--backend", BACKENDS[0], "--n-estimates", "200", "--truth-max-estimates", "2000", "--quiet",
+            "--cache-dir", str(tmp_path / "cache")]
+    assert main([*args, "--estimators", "reinforce", "--out", str(tmp_path / "a")]) == 0
+    assert len(calls) == 1
+    assert main([*args, "--estimators", "st,disarm", "--out", str(tmp_path / "b")]) == 0
+    assert len(calls) == 1
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 1
+    first, again = (_cell(tmp_path / x, "truth_estimates") for x in ("a", "b"))
+    assert (first.values == again.values[0]).all()
+    assert main([*args, "--estimators", "reinforce", "--seed", "1", "--out", str(tmp_path / "c")]) == 0
+    assert len(calls) == 2
