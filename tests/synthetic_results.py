@@ -140,3 +140,11 @@ def write(folder: Path) -> Path:
     _write(folder, "failed", failed, OLD_SCHEMA, "run-a")
     (folder / "corrupt.parquet").write_bytes(b"this is not a parquet file")
     return folder
+
+
+def write_old(folder: Path) -> Path:
+    """Results from before the stability check only: chain's gradients and speed, no `stable` rows at all."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _write(folder, "chain-gradients", _gradients("chain", [1, 3], [1], [1]), OLD_SCHEMA, "run-old")
+    _write(folder, "chain-speed", _speed("chain", [1, 3], [1]), OLD_SCHEMA, "run-old")
+    return folder
