@@ -7,6 +7,7 @@ so the report is tested on results from older and newer code in one folder.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ NEW_SCHEMA = pa.schema(list(OLD_SCHEMA) + [pa.field(n, t) for n, t in NEW_COLUMN
 BACKENDS = ["torch", "jax"]
 # estimator: (variance at depth 1, batch 1, one draw; bias; relative cost)
 GRADIENT_ESTIMATORS = {"reinforce": (0.2, 0.0, 1.0), "disarm": (0.05, 0.0, 2.0), "st": (0.4, 0.1, 1.0)}
+UNSTABLE_ON_CHAIN = "reinforce"  # fast with moderate variance: on chain's front were its timings trusted
 
 
 def _meta(run_id: str) -> dict[str, Any]:
@@ -68,18 +70,32 @@ def _gradients(problem: str, depths: list[int], batches: list[int], draws: list[
     return rows
 
 
-def _speed(problem: str, depths: list[int], batches: list[int]) -> list[dict[str, Any]]:
+SPEED_FACTOR = {"torch": 1.0, "jax": 0.3, "torch-compile": 0.5}  # time relative to torch eager
+
+
+def _speed(problem: str, depths: list[int], batches: list[int], backends: tuple[str, ...] = tuple(BACKENDS),
+           stable: Callable[[str, str], float] | None = None) -> list[dict[str, Any]]:
+    """Speed rows; with `stable` ((estimator, backend) -> 1.0 or 0.0) the rows the rewritten speed suite adds
+    (stability verdict, floor, memory of one estimate, load, threads), without it the older suite's rows only."""
     rows = []
     for est, (_, _, cost) in GRADIENT_ESTIMATORS.items():
-        for backend in BACKENDS:
+        for backend in backends:
             for depth in depths:
                 for batch in batches:
-                    t = 1e-4 * cost * depth * (1 + batch / 8) * (0.3 if backend == "jax" else 1.0)
+                    t = 1e-4 * cost * depth * (1 + batch / 8) * SPEED_FACTOR[backend]
                     at = {"depth": depth, "batch": batch}
                     rows += [_row("speed", problem, est, backend, "time", t, stderr=0.02 * t, **at),
-                             _row("speed", problem, est, backend, "compile_time", 0.5 if backend == "jax" else 0.0,
+                             _row("speed", problem, est, backend, "compile_time", 0.0 if backend == "torch" else 0.5,
                                   **at),
                              _row("speed", problem, est, backend, "peak_host_memory", 2.0e8 + 1e6 * batch, **at)]
+                    if stable is None:
+                        continue
+                    floor = t / (1.5 * cost)
+                    new = {"stable": stable(est, backend), "floor_time": floor, "time_ratio_to_floor": t / floor,
+                           "ratio_iqr": 0.1, "time_iqr": 0.05 * t, "estimate_memory": 4096.0 * depth * batch * cost,
+                           "threads": 2.0, "load": 0.3}
+                    new |= {"recompilations": 0.0} if backend == "torch-compile" else {}
+                    rows += [_row("speed", problem, est, backend, m, x, **at) for m, x in new.items()]
     return rows
 
 
@@ -98,10 +114,20 @@ def _training(experiment: str, problem: str, metrics: list[str]) -> list[dict[st
 
 def write(folder: Path) -> Path:
     """Chain (depths, batch sizes, draws, layers, two gradient points), a toy problem, training for two
-    experiments and one without an experiment, a failed cell, and one corrupt file."""
+    experiments and one without an experiment, a failed cell, and one corrupt file.
+
+    Speed: chain's cells carry stability verdicts, with reinforce's timings UNSTABLE_ON_CHAIN (it would
+    otherwise be on the Pareto front) and a torch-compile backend beside torch and JAX; stochastic-depth's
+    timings are all unstable; toy-bernoulli's predate the stability check (no `stable` rows).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     _write(folder, "chain-gradients", _gradients("chain", [1, 3], [1, 8], [1, 2]), OLD_SCHEMA, "run-a")
-    _write(folder, "chain-speed", _speed("chain", [1, 3], [1, 8]), OLD_SCHEMA, "run-a")
+    chain_speed = _speed("chain", [1, 3], [1, 8], ("torch", "jax", "torch-compile"),
+                         stable=lambda est, backend: 0.0 if est == UNSTABLE_ON_CHAIN else 1.0)
+    _write(folder, "chain-speed", chain_speed, OLD_SCHEMA, "run-a")
+    shaky = _gradients("stochastic-depth", [2], [4], [1]) + _speed("stochastic-depth", [2], [4],
+                                                                   stable=lambda est, backend: 0.0)
+    _write(folder, "stochastic-depth", shaky, NEW_SCHEMA, "run-b")
     trained = _gradients("chain", [3], [1], [1], options=json.dumps({"point": "trained"}), experiment="", lr=None)
     _write(folder, "chain-trained", trained, NEW_SCHEMA, "run-b")
     _write(folder, "toy", _gradients("toy-bernoulli", [1], [1], [1]) + _speed("toy-bernoulli", [1], [1]),
@@ -113,4 +139,12 @@ def write(folder: Path) -> Path:
                    message="out of memory (synthetic)")]
     _write(folder, "failed", failed, OLD_SCHEMA, "run-a")
     (folder / "corrupt.parquet").write_bytes(b"this is not a parquet file")
+    return folder
+
+
+def write_old(folder: Path) -> Path:
+    """Results from before the stability check only: chain's gradients and speed, no `stable` rows at all."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _write(folder, "chain-gradients", _gradients("chain", [1, 3], [1], [1]), OLD_SCHEMA, "run-old")
+    _write(folder, "chain-speed", _speed("chain", [1, 3], [1]), OLD_SCHEMA, "run-old")
     return folder

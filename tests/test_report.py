@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 from bench import report
-from bench.report import data, style, tables
-from bench.report.costplots import pareto
+from bench.report import data, headline, style, tables
+from bench.report.costplots import front, pareto
 from tests import synthetic_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,3 +167,123 @@ def test_pareto_front_and_colours():
     assert len(set(catalog)) == len(catalog)  # every estimator its own colour
     assert style.colour("disarm") == style.colour("disarm") and style.linestyle("jax") != style.linestyle("torch")
 
+
+
+# --- speed stability (issue 11): unstable timings marked, never ranked on; the headline -----------------------
+
+
+def _section(text: str, heading: str) -> str:
+    """The text of one `## ` section of index.md."""
+    start = text.index(heading)
+    end = text.find("\n## ", start + len(heading))
+    return text[start:end if end >= 0 else None]
+
+
+def _ranked_rows(section: str) -> list[list[str]]:
+    """The rows of the first work-normalised-variance ranking table in a section, as lists of cells."""
+    table = section[section.index("Ranked by work-normalised variance"):].split("\n\n")[1]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+
+
+def test_unstable_timings_are_marked_and_left_out_of_the_work_variance_ranking(rendered):
+    chain = _section((rendered[0] / "index.md").read_text(), "## Problem: chain")
+    rows = _ranked_rows(chain)
+    unstable = synthetic_results.UNSTABLE_ON_CHAIN
+    ranked = [r for r in rows if r[0] != "–"]
+    assert [r[0] for r in ranked] == [str(i + 1) for i in range(len(ranked))]
+    assert {r[1] for r in ranked} == {"disarm", "st"}  # the stable ones, every backend with gradients
+    shown = [r for r in rows if r[1] == unstable]
+    assert len(shown) == 2 and all(r[0] == "–" and r[-1].endswith("†") and r[-2].endswith("†") for r in shown)
+    assert rows[-2:] == shown  # listed after the ranking, not inside it
+
+
+def test_unstable_timings_are_off_the_pareto_front(results):
+    """At chain's held configuration the unstable estimator would be on the front; with its verdict it is not."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the corrupt file's warning, tested elsewhere
+        rows = data.load(results).rows
+    eff = data.efficiency(data.gradients(rows), data.speed(rows))
+    chain = eff[(eff.view == "chain") & (eff.point == "init") & (eff.depth == 3) & (eff.batch_size == 8)
+                & (eff.n_samples == 1) & (eff.backend == "torch")]
+    unstable = synthetic_results.UNSTABLE_ON_CHAIN
+    assert unstable in set(pareto(chain[chain.variance > 0]).estimator)  # trusted, it would be on the front
+    assert set(chain[chain.estimator == unstable].stability) == {data.UNSTABLE}
+    assert not chain[chain.estimator == unstable].ranked.any()
+    assert unstable not in set(front(chain).estimator) and "disarm" in set(front(chain).estimator)
+    toy = eff[eff.view == "toy-bernoulli"]  # results from before the check: unknown, never on a front
+    assert set(toy.stability) == {data.UNKNOWN} and front(toy).empty
+
+
+def test_efficiency_caption_names_the_front_and_what_was_left_off(rendered):
+    text = (rendered[0] / "index.md").read_text()
+    caption = next(line for line in text.splitlines() if line.startswith("_chain, init point: cost against"))
+    on_front = caption.split("among stable timings): ")[1].split(". ")[0]
+    assert "disarm" in on_front and "reinforce" not in on_front
+    left_off = caption.split("left off the front: ")[1].split(". ")[0]
+    assert set(left_off.split(", ")) == {"reinforce · torch †", "reinforce · jax †"}
+
+
+def test_speed_section_shows_ratio_to_floor_and_estimate_memory_marked(rendered):
+    text = (rendered[0] / "index.md").read_text()
+    chain = _section(text, "## Problem: chain")
+    header = next(line for line in chain.splitlines() if line.startswith("| estimator | backend | device | time"))
+    assert "time / floor" in header and "estimate memory (MiB)" in header and "recompilations" in header
+    rows = [line for line in chain.splitlines() if line.startswith("| reinforce | torch-compile | cpu |")]
+    assert rows and "unstable †" in rows[0] and "1.5 †" in rows[0]
+    stable = next(line for line in chain.splitlines() if line.startswith("| disarm | torch | cpu | 0.0012"))
+    assert "†" not in stable and "| stable |" in stable
+    assert "time torch-compile (s)" in chain  # the third backend beside torch and JAX
+
+
+def test_headline_lists_each_problems_front_unbiased_and_biased_apart(rendered):
+    text = (rendered[0] / "index.md").read_text()
+    assert text.index("## Headline") < text.index("## Problem:")  # it opens the report, after the title
+    assert text.index("# Monte Carlo") < text.index("## Headline")
+    head = _section(text, "## Headline")
+    chain = next(line for line in head.splitlines() if line.startswith("- **chain**"))
+    assert "(depth 3, batch 8, n_samples 1, torch cpu)" in chain
+    unbiased, biased = chain.split("unbiased: ")[1].split("; biased: ")
+    assert unbiased.startswith("disarm (var ") and "ms)" in unbiased  # alone: reinforce's timing is unstable
+    assert synthetic_results.UNSTABLE_ON_CHAIN not in chain
+    assert biased.startswith("st (var ") and "bias 0.1" in biased and "disarm" not in biased
+    views = {"chain", "stochastic-depth", "toy-bernoulli"}
+    assert {line.split("**")[1] for line in head.splitlines() if line.startswith("- **")} == views
+    assert "<b>chain</b>" in (rendered[0] / "index.html").read_text()  # bold in the HTML page too
+
+
+def test_headline_says_when_a_problem_has_no_stable_speed_cell(rendered):
+    head = _section((rendered[0] / "index.md").read_text(), "## Headline")
+    shaky = next(line for line in head.splitlines() if line.startswith("- **stochastic-depth**"))
+    assert "no stable speed cell" in shaky and "6 unstable †" in shaky and "unbiased:" not in shaky
+    old = next(line for line in head.splitlines() if line.startswith("- **toy-bernoulli**"))
+    assert "no stable speed cell" in old and "unknown stability ‡" in old
+    # timings without a verdict are said to be treated as unstable once, not per table
+    text = (rendered[0] / "index.md").read_text()
+    assert text.count("carry no stability verdict") == 1
+
+
+def test_results_from_before_the_stability_check_render(tmp_path):
+    results = synthetic_results.write_old(tmp_path / "results")
+    path = report.render(results, tmp_path / "out")
+    text = path.read_text()
+    head = _section(text, "## Headline")
+    assert "no stable speed cell" in head and "carry no stability verdict" in head
+    assert "Not ranked by work-normalised variance" in text and "‡" in text
+    assert (tmp_path / "out" / "plots" / "efficiency-chain.png").is_file()
+    assert (tmp_path / "out" / "plots" / "speed-chain.png").is_file()
+
+
+def test_stability_verdicts_across_seeds():
+    """One unstable seed makes the configuration unstable; no verdict at all is unknown."""
+    frame = pd.DataFrame({"stable": [1.0, 0.5, 0.0, np.nan]})
+    assert list(data.stability(frame)) == [data.STABLE, data.UNSTABLE, data.UNSTABLE, data.UNKNOWN]
+    assert list(data.stability(pd.DataFrame(index=range(2)))) == [data.UNKNOWN] * 2
+    assert data.mark(data.STABLE) == "" and data.mark(data.UNSTABLE) == " †" and data.mark(data.UNKNOWN) == " ‡"
+    assert tables.timed(1.5e-3, data.UNSTABLE) == "0.0015 †" and tables.timed(np.nan, data.UNSTABLE) == "n/a"
+
+
+def test_headline_times_and_numbers():
+    assert [headline.seconds(t) for t in (2.1, 1.2e-3, 6e-4, 3.5e-5, 4e-9)] == ["2.1 s", "1.2 ms", "600 µs",
+                                                                                "35 µs", "4 ns"]
+    assert headline.sci(3.1e-5) == "3.1e-5" and headline.sci(0.25) == "0.25" and headline.sci(310.0) == "3.1e2"
+    assert headline.unbiased("disarm") and not headline.unbiased("st") and not headline.unbiased("no-such")

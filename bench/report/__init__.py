@@ -1,13 +1,17 @@
 """`python -m bench report`: a results folder rendered as index.md, a self-contained index.html and plots/*.png.
 
-Per problem (and per gradient point, when gradients were measured at initialisation and at a trained point):
-estimators ranked by mse and by work-normalised variance, torch beside JAX, variance/bias/time against depth,
-batch size and n_samples, per-layer variance, the variance/time Pareto front, time and memory by device and
-backend. Then training curves per experiment, seed 002's findings against the suite's, failed cells, and the
-environment of every run. A plot appears only when the results hold its data; the page lists those that exist.
+It opens with a headline: per problem, the estimators on the variance/time Pareto front (stable timings only).
+Then per problem (and per gradient point, when gradients were measured at initialisation and at a trained
+point): estimators ranked by mse and by work-normalised variance, torch beside JAX, variance/bias/time against
+depth, batch size and n_samples, per-layer variance, the variance/time Pareto front, time and memory by device
+and backend with each time's stability, its ratio to the floor and one estimate's memory. Then training curves
+per experiment, seed 002's findings against the suite's, failed cells, and the environment of every run. A plot
+appears only when the results hold its data; the page lists those that exist. Unstable timings are marked and
+never ranked on.
 
 Modules: data (load, tidy, join), style (colours, scales, legends), gradplots / costplots / trainplots (the
-figures), tables, doc (the blocks) with to_markdown / to_html (the two renderings of the same blocks).
+figures), tables, headline (the opening answer), doc (the blocks) with to_markdown / to_html (the two
+renderings of the same blocks).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.experiments import EXPERIMENTS
-from bench.report import costplots, data, gradplots, tables, to_html, to_markdown, trainplots
+from bench.report import costplots, data, gradplots, headline, tables, to_html, to_markdown, trainplots
 from bench.report.doc import Block, Bullets, Heading, Image, Para
 
 TITLE = "Monte Carlo gradient estimators: results"
@@ -30,7 +34,17 @@ READING = ("How to read: each estimator has one colour in every plot; torch (eag
            "streamed batch means with the full covariance (no diagonal shortcut) and include the truth's own "
            "error where the truth is a reference estimate. Time is the median seconds "
            "per gradient estimate of `batch_size` examples; work-normalised variance is variance × time, the "
-           "variance left after spending the same compute. Axes are logarithmic where values span decades.")
+           "variance left after spending the same compute. A timing is stable when its repeats' spread stayed within "
+           "bound, the machine's load did not change while it ran, and it was at least 0.9 × the floor (faster than "
+           "the floor means a broken measurement); an "
+           "unstable time is marked † in tables and drawn hollow in plots, one recorded before the check (no "
+           "verdict) is marked ‡ and drawn hollow too, and neither is ranked on nor placed on a Pareto front. The "
+           "floor is the time of the same model's gradient at the same batch size with every stochastic node "
+           "replaced by its mean (estimator `deterministic`: one forward and backward pass, no sampling): "
+           "time / floor is what the estimator's sampling and extra passes cost on top of plain backpropagation. "
+           "One estimate's memory is the peak number of bytes a single gradient estimate allocates (its "
+           "temporaries and saved activations, not the parameters or the process). Axes are logarithmic where "
+           "values span decades.")
 
 
 def _slug(text: str) -> str:
@@ -60,7 +74,7 @@ def _problem(view: str, grads: pd.DataFrame, speeds: pd.DataFrame, eff: pd.DataF
         ) if img is not None]
         out += tables.backends(overall, times)
     image = costplots.speed(s, plots, f"speed-{_slug(view)}", f"{view}: time and memory by device and backend")
-    return out + ([image] if image else [])
+    return out + tables.speed(s) + ([image] if image else [])
 
 
 def _training(rows: pd.DataFrame, train: pd.DataFrame, plots: Path) -> list[Block]:
@@ -91,6 +105,7 @@ def build(results: data.Results, source: Path, plots: Path) -> list[Block]:
     n_failed = int((cells.status != "ok").sum())
     head: list[Block] = [
         Heading(1, TITLE),
+        *headline.blocks(grads, speeds, eff),
         Para(f"{len(cells)} cells ({len(cells) - n_failed} ok, {n_failed} failed) from `{source}`, "
              f"{len(set(rows.run_id))} run(s); suites: {', '.join(sorted(set(rows.suite))) or 'none'}."),
         Para(READING),

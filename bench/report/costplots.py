@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from bench.report import style
-from bench.report.data import describe, hold
+from bench.report.data import STABLE, describe, hold, mark
 from bench.report.doc import Image
 
 
@@ -20,78 +20,117 @@ def pareto(frame: pd.DataFrame) -> pd.DataFrame:
     return ordered[ordered.variance < ordered.variance.cummin().shift(fill_value=np.inf)]
 
 
+def front(eff: pd.DataFrame) -> pd.DataFrame:
+    """The Pareto front of the rows that may be ranked: stable timings, positive variance (a zero-variance
+    estimator, exact or deterministic, has no place on the log axes the front is drawn on)."""
+    ranked = eff["ranked"] if "ranked" in eff else eff.stability == STABLE
+    return pareto(eff[ranked.astype(bool) & (eff.variance > 0)])
+
+
 def _row_label(r: pd.Series) -> str:
     return f"{r.label} · {r.backend}"
+
+
+def _faces(frame: pd.DataFrame) -> list[str]:
+    """Marker faces: the estimator's colour for a stable timing, hollow for an unstable or unknown one."""
+    return [style.colour(e) if s == STABLE else "none" for e, s in zip(frame.estimator, frame.stability)]
+
+
+def _hollow_note(frame: pd.DataFrame) -> list[Line2D]:
+    """A legend entry for hollow markers, where the plot has any."""
+    if (frame.stability == STABLE).all():
+        return []
+    return [Line2D([], [], color="0.3", marker="o", ls="", markerfacecolor="none",
+                   label="hollow: unstable or unknown\ntiming (not ranked)")]
 
 
 def efficiency(eff: pd.DataFrame, out: Path, name: str, title: str) -> Image | None:
     frame, held = hold(eff, [], ("device", "depth", "batch_size", "n_samples"))
     if frame.empty:
         return None
-    frame = frame.sort_values("work_variance", ascending=False)
+    # stable rows ordered by work-normalised variance (the ranking, best on top); unranked ones below them
+    frame = frame.assign(_unranked=frame.stability != STABLE).sort_values(
+        ["_unranked", "work_variance"], ascending=[False, False])
     fig, axes = style.figure(1, 2, width=5.2, height=max(3.4, 0.22 * len(frame) + 1.2))
     bars, scatter = axes[0]
     rel = np.sqrt((frame.variance_se / frame.variance) ** 2 + (frame.time_se / frame.time) ** 2)
     # dots, not bars: a bar starts at 0, which a log axis cannot show
-    for y, r, err in zip(range(len(frame)), frame.itertuples(), (frame.work_variance * rel).fillna(0)):
+    for y, r, err, face in zip(range(len(frame)), frame.itertuples(), (frame.work_variance * rel).fillna(0),
+                               _faces(frame)):
         bars.errorbar(r.work_variance, y, xerr=err, color=style.colour(r.estimator), marker=style.marker(r.backend),
-                      ms=6, capsize=2, elinewidth=0.8)
-    bars.set_yticks(np.arange(len(frame)), [_row_label(r) for r in frame.itertuples()], fontsize="small")
+                      ms=6, capsize=2, elinewidth=0.8, mfc=face)
+    bars.set_yticks(np.arange(len(frame)), [_row_label(r) + mark(r.stability) for r in frame.itertuples()],
+                    fontsize="small")
     style.set_scale(bars, frame.work_variance, "x", always=True)
     bars.set_xlabel(style.LABELS["work_variance"] + "\n(lower is better)")
     bars.grid(axis="x", alpha=0.3)
     frame = frame[frame.variance > 0]  # a zero-variance estimator (exact, deterministic) has no place on log axes
-    for r in frame.itertuples():
-        scatter.scatter(r.time, r.variance, color=style.colour(r.estimator), marker=style.marker(r.backend), s=30,
-                        zorder=3)
-    front = pareto(frame)
-    scatter.step(front.time, front.variance, where="post", color="0.4", ls=":", lw=1.2, zorder=2)
+    for r, face in zip(frame.itertuples(), _faces(frame)):
+        scatter.scatter(r.time, r.variance, edgecolors=style.colour(r.estimator), facecolors=face,
+                        marker=style.marker(r.backend), s=30, zorder=3)
+    on = front(frame)
+    scatter.step(on.time, on.variance, where="post", color="0.4", ls=":", lw=1.2, zorder=2)
     style.set_scale(scatter, frame.time, "x")
     style.set_scale(scatter, frame.variance, always=True)
     scatter.set_xlabel(style.LABELS["time"])
     scatter.set_ylabel(style.LABELS["variance"])
     scatter.grid(alpha=0.3)
-    style.legend(scatter, frame, [Line2D([], [], color="0.4", ls=":", label="Pareto front")])
+    style.legend(scatter, frame, [Line2D([], [], color="0.4", ls=":", label="Pareto front (stable timings)"),
+                                  *_hollow_note(frame)])
     fig.suptitle(title)
     style.save(fig, out / f"{name}.png")
-    on_front = ", ".join(_row_label(r) for r in front.itertuples())
+    on_front = ", ".join(_row_label(r) for r in on.itertuples())
+    left = ", ".join(_row_label(r) + mark(r.stability) for r in frame[frame.stability != STABLE].itertuples())
     return Image(f"plots/{name}.png", title,
-                 f"Held fixed: {describe(held)}. On the Pareto front (no other is both faster and lower-variance): "
-                 f"{on_front or 'none'}. Zero-variance estimators (exact, deterministic) are left off the scatter.")
+                 f"Held fixed: {describe(held)}. On the Pareto front (no other is both faster and lower-variance, "
+                 f"among stable timings): {on_front or 'none'}. "
+                 + (f"Hollow, unstable (†) or of unknown stability (‡), so left off the front: {left}. " if left
+                    else "")
+                 + "Zero-variance estimators (exact, deterministic) are left off the scatter.")
 
 
-SPEED_PANELS = ["time", "compile_time", "peak_host_memory", "peak_device_memory"]
+SPEED_PANELS = ["time", "time_ratio_to_floor", "estimate_memory", "compile_time", "peak_host_memory",
+                "peak_device_memory"]
+TIMED = {"time", "time_ratio_to_floor"}  # the panels the stability verdict is about
+# labels the style module may not have yet; its own win where it has them
+LABELS = {"time_ratio_to_floor": "time / floor (deterministic pass)", "estimate_memory": "one estimate's memory (MiB)",
+          **style.LABELS}
 
 
 def speed(speeds: pd.DataFrame, out: Path, name: str, title: str) -> Image | None:
-    """Per estimator, one marker per (backend, device): shape = backend, filled = cpu, hollow = cuda."""
+    """Per estimator (and device, where there are several), one marker per backend: shape = backend; on the
+    timing panels a hollow marker is an unstable or unknown timing."""
     frame, held = hold(speeds, [], ("depth", "batch_size", "n_samples"))
-    panels = [m for m in SPEED_PANELS if frame[m].notna().any()] if len(frame) else []
+    panels = [m for m in SPEED_PANELS if m in frame and frame[m].notna().any()] if len(frame) else []
     if not panels:
         return None
-    labels = [lab for e in style.estimator_order(list(frame.estimator))
-              for lab in sorted(frame[frame.estimator == e].label.unique())]
-    combos = sorted({(b, d) for b, d in zip(frame.backend, frame.device)})
-    offsets = np.linspace(-0.2, 0.2, len(combos)) if len(combos) > 1 else [0.0]
-    fig, axes = style.figure(1, len(panels), width=4.0, height=max(3.0, 0.3 * len(labels) + 1.2))
+    devices = sorted(frame.device.unique())
+    frame = frame.assign(_row=frame.label + (" · " + frame.device if len(devices) > 1 else ""))
+    rows = [r for e in style.estimator_order(list(frame.estimator))
+            for r in sorted(frame[frame.estimator == e]._row.unique())]
+    backends = style.backend_order(list(frame.backend))
+    offsets = np.linspace(-0.2, 0.2, len(backends)) if len(backends) > 1 else [0.0]
+    fig, axes = style.figure(1, len(panels), width=4.0, height=max(3.0, 0.3 * len(rows) + 1.2))
     for ax, metric in zip(axes[0], panels):
         scale = 1 / style.MIB if "memory" in metric else 1.0
-        for (backend, device), dy in zip(combos, offsets):
-            part = frame[(frame.backend == backend) & (frame.device == device) & frame[metric].notna()]
-            y = [labels.index(lab) + dy for lab in part.label]
+        for backend, dy in zip(backends, offsets):
+            part = frame[(frame.backend == backend) & frame[metric].notna()]
             colours = [style.colour(e) for e in part.estimator]
-            ax.scatter(part[metric] * scale, y, marker=style.marker(backend), s=30, zorder=3,
-                       facecolors=colours if device == "cpu" else "none", edgecolors=colours)
-        ax.set_yticks(range(len(labels)), labels if ax is axes[0][0] else [""] * len(labels), fontsize="small")
-        ax.set_ylim(len(labels) - 0.5, -0.5)
+            ax.scatter(part[metric] * scale, [rows.index(r) + dy for r in part._row], marker=style.marker(backend),
+                       s=30, zorder=3, edgecolors=colours, facecolors=_faces(part) if metric in TIMED else colours)
+        if metric == "time_ratio_to_floor":
+            ax.axvline(1.0, color="0.5", lw=0.8, ls=":")  # the floor itself
+        ax.set_yticks(range(len(rows)), rows if ax is axes[0][0] else [""] * len(rows), fontsize="small")
+        ax.set_ylim(len(rows) - 0.5, -0.5)
         style.set_scale(ax, frame[metric] * scale, "x")
-        ax.set_xlabel(style.LABELS[metric])
+        ax.set_xlabel(LABELS.get(metric, metric))
         ax.grid(axis="x", alpha=0.3)
-    devices = [Line2D([], [], color="0.3", marker="o", ls="", markerfacecolor="0.3" if d == "cpu" else "none",
-                      label=f"device {d}") for d in sorted(frame.device.unique())]
-    style.legend(axes[0][-1], frame, devices)
+    style.legend(axes[0][-1], frame, _hollow_note(frame))
     fig.suptitle(title)
     style.save(fig, out / f"{name}.png")
     return Image(f"plots/{name}.png", title,
-                 f"Held fixed: {describe(held)}. Torch runs eagerly, JAX jit-compiled (compile time apart); host "
-                 "memory is the worker process's peak resident set.")
+                 f"Held fixed: {describe(held)}. Compile time is apart from the time per estimate; the floor is the "
+                 "same model's gradient with every stochastic node replaced by its mean (no sampling); one "
+                 "estimate's memory is the peak of what a single estimate allocates; host memory is the worker "
+                 "process's peak resident set. Hollow markers on the time and ratio panels: unstable or unknown "
+                 "timing.")

@@ -25,6 +25,14 @@ TRAINING_METRICS = ["loss", "accuracy", "elbo"]
 CONFIG = ["view", "problem", "problem_params", "estimator", "variant", "label", "backend", "device", "depth",
           "batch_size", "n_samples"]
 DEFAULTS: dict[str, Any] = {"lr": np.nan, "options": "{}", "experiment": ""}
+# issue 11's speed figures: the stability verdict, the floor, one estimate's memory, the run's conditions.
+# Kept apart from the list above (and deduplicated) so another branch adding names there merges cleanly.
+SPEED_METRICS = list(dict.fromkeys(SPEED_METRICS + [
+    "stable", "floor_time", "time_ratio_to_floor", "ratio_iqr", "estimate_memory", "recompilations", "load",
+    "threads"]))
+# A speed configuration's timing verdict. Unknown: the cell predates the check (no `stable` row).
+STABLE, UNSTABLE, UNKNOWN = "stable", "unstable", "unknown"
+MARKS = {STABLE: "", UNSTABLE: " †", UNKNOWN: " ‡"}
 
 
 @dataclass
@@ -114,16 +122,38 @@ def gradients(rows: pd.DataFrame) -> pd.DataFrame:
     return _wide(rows[rows.suite == "gradients"], GRADIENT_METRICS, ["point", "param_group"])
 
 
+def stability(frame: pd.DataFrame) -> pd.Series:
+    """Per speed configuration: stable when every seed's timing was (the seeds' mean of 1/0 verdicts is 1),
+    unstable when one was not, unknown when no seed recorded a verdict."""
+    verdict = frame["stable"] if "stable" in frame else pd.Series(np.nan, index=frame.index)
+    verdict = verdict.astype(float)
+    labels = np.select([verdict.isna(), verdict >= 1 - 1e-9], [UNKNOWN, STABLE], UNSTABLE)
+    return pd.Series(labels, index=frame.index, dtype=object)
+
+
+def mark(verdict: str) -> str:
+    """The suffix a speed figure carries in tables: none when stable, † unstable, ‡ unknown."""
+    return MARKS.get(verdict, "")
+
+
 def speed(rows: pd.DataFrame) -> pd.DataFrame:
-    return _wide(rows[rows.suite == "speed"], SPEED_METRICS, [])
+    """Speed metrics per configuration, with `stability` (STABLE / UNSTABLE / UNKNOWN)."""
+    wide = _wide(rows[rows.suite == "speed"], SPEED_METRICS, [])
+    return wide.assign(stability=stability(wide))
 
 
 def efficiency(grads: pd.DataFrame, speeds: pd.DataFrame) -> pd.DataFrame:
-    """Overall gradient metrics joined with time per estimate on the same configuration: variance × time."""
+    """Overall gradient metrics joined with time per estimate on the same configuration: variance × time.
+
+    `ranked` is whether the time may be ranked on (its timing was stable): the others are shown, marked, and
+    left out of every ranking and Pareto front.
+    """
     overall = grads[grads.param_group == "all"].drop(columns="param_group")
-    joined = overall.merge(speeds[CONFIG + ["time", "time_se"]], on=CONFIG, how="inner")
+    if "stability" not in speeds:
+        speeds = speeds.assign(stability=stability(speeds))
+    joined = overall.merge(speeds[CONFIG + ["time", "time_se", "stability"]], on=CONFIG, how="inner")
     joined = joined[joined.variance.notna() & joined.time.notna()]
-    return joined.assign(work_variance=joined.variance * joined.time)
+    return joined.assign(work_variance=joined.variance * joined.time, ranked=joined.stability == STABLE)
 
 
 def training(rows: pd.DataFrame) -> pd.DataFrame:

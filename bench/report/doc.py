@@ -1,7 +1,7 @@
 """The report as a list of blocks, rendered twice: as Markdown (index.md) and as HTML (index.html).
 
-Building one document and rendering it two ways keeps the two pages identical in content. Text may hold two
-inline forms, `code` and [text](link); both renderers understand them and nothing else.
+Building one document and rendering it two ways keeps the two pages identical in content. Text may hold three
+inline forms, `code`, **bold** and [text](link); both renderers understand them and nothing else.
 """
 
 from __future__ import annotations

@@ -10,9 +10,11 @@ import re
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
 
 from bench.report import style
-from bench.report.data import describe, hold, varies
+from bench.report.data import STABLE, describe, hold, varies
 from bench.report.doc import Image
 
 GRADIENT_FIXED = ("device", "depth", "batch_size", "n_samples")
@@ -34,16 +36,31 @@ def against(overall: pd.DataFrame, speeds: pd.DataFrame, x: str, out: Path, name
     fig, axes = style.figure(1, len(panels))
     for ax, (frame, metric, _) in zip(axes[0], panels):
         style.lines(ax, frame, x, metric, f"{metric}_se")
+        if metric == "time":
+            _hollow_unstable(ax, frame, x)
         style.set_scale(ax, frame[metric], zero_ok=metric == "bias", always=metric == "variance")
         style.integer_ticks(ax, list(frame[x]))
         ax.set_xlabel(style.LABELS[x])
         ax.set_ylabel(style.LABELS[metric])
         ax.grid(alpha=0.3)
-    style.legend(axes[0][-1], pd.concat([p[0] for p in panels]))
+    shaky = any(m == "time" and (f.stability != STABLE).any() for f, m, _ in panels)
+    hollow = [Line2D([], [], color="0.3", marker="o", ls="", markerfacecolor="white",
+                     label="hollow: unstable or unknown\ntiming")] if shaky else []
+    style.legend(axes[0][-1], pd.concat([p[0] for p in panels]), hollow)
     fig.suptitle(title)
     style.save(fig, out / f"{name}.png")
     fixed = "; ".join(f"{m}: {describe(h)}" for _, m, h in panels if h)
-    return Image(f"plots/{name}.png", title, f"Error bars: ±1 standard error. Held fixed — {fixed}.")
+    note = " Hollow time markers: unstable or unknown-stability timings." if shaky else ""
+    return Image(f"plots/{name}.png", title, f"Error bars: ±1 standard error. Held fixed — {fixed}.{note}")
+
+
+def _hollow_unstable(ax: Axes, frame: pd.DataFrame, x: str) -> None:
+    """Over the line's markers, a white-faced one at each unstable or unknown timing: the point stays on its
+    line (the trend is still worth seeing) but reads as not to be trusted."""
+    shaky = frame[frame.stability != STABLE]
+    for (estimator, backend), part in shaky.groupby(["estimator", "backend"]):
+        ax.scatter(part[x].to_numpy(float), part.time.to_numpy(float), marker=style.marker(backend), s=22,
+                   facecolors="white", edgecolors=style.colour(estimator), linewidths=1.2, zorder=4)
 
 
 def _layer(name: str) -> int | None:

@@ -14,7 +14,7 @@ table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px sol
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 img{max-width:100%}figure{margin:1.5em 0}figcaption{font-style:italic;color:#555}
 code{background:#f3f3f3;padding:0 0.2em}"""
-INLINE = re.compile(r"`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\)")
+INLINE = re.compile(r"`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\)|\*\*([^*]+)\*\*")
 
 
 def anchor(text: str) -> str:
@@ -27,12 +27,14 @@ def _href(link: str) -> str:
 
 
 def inline(text: str) -> str:
-    """Escapes text, turning `code` into <code> and [text](link) into a link."""
+    """Escapes text, turning `code` into <code>, **bold** into <b> and [text](link) into a link."""
     out, last = [], 0
     for m in INLINE.finditer(text):
         out.append(html.escape(text[last:m.start()]))
         if m.group(1) is not None:
             out.append(f"<code>{html.escape(m.group(1))}</code>")
+        elif m.group(4) is not None:
+            out.append(f"<b>{html.escape(m.group(4))}</b>")
         else:
             out.append(f'<a href="{html.escape(_href(m.group(3)))}">{html.escape(m.group(2))}</a>')
         last = m.end()
