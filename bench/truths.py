@@ -85,14 +85,15 @@ def _exact(problem: str, items: tuple, depth: int, seed: int, backend: str, poin
             return {"loc": -w * np.sin(w * mu) * e, "scale": -(w**2) * sigma * np.cos(w * mu) * e}
         return {"loc": 2 * mu, "scale": 2 * sigma}
     if problem == "chain":
-        chain = importlib.import_module(f"estimators.{backend}.chain")
-        return {k: v.astype(np.float64) for k, v in chain.exact_gradient(params).items()}
+        g = importlib.import_module(f"estimators.{backend}.chain").exact_gradient(params)
+        return {k: np.asarray(g[k]).astype(np.float64) for k in params}
     from bench.problems.model import exact_objective
     from bench.problems.ops import gradient, ops
 
     o, model = ops(backend, device), problems.model_of(problem, pp, depth, batch_size)
     ctx = {k: o.asarray(v) for k, v in problems.fixed_batch(problem, pp, batch_size, seed).items()}
-    return gradient(backend, lambda p: exact_objective(model, o, p, ctx), params, device)
+    g = gradient(backend, lambda p: exact_objective(model, o, p, ctx), params, device)
+    return {k: g[k] for k in params}  # the rows' order: JAX returns its dicts sorted by key
 
 
 def _reference_backend() -> str:
