@@ -1,4 +1,5 @@
-"""Clock and memory readings: torch.utils.benchmark's Timer for both backends, peaks per framework.
+"""A single call's timing by torch.utils.benchmark's Timer (benchmarks/test_harness_perf.py), and the process's
+peak resident set. The speed suite times estimators against their floor with bench.protocol instead.
 
 The timed call returns only once the device is done (torch.cuda.synchronize / jax.block_until_ready, inside
 the drivers' `timed`), JAX's compile time is measured apart by the driver, and the Timer reports the median
@@ -27,26 +28,6 @@ def time_call(run: Callable[[], Any]) -> tuple[float, float, int]:
     timer = Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
     m = timer.blocked_autorange(min_run_time=MIN_RUN_TIME_S)
     return m.median, m.iqr, len(m.times)
-
-
-def reset_device_peak(backend: str, device: str) -> None:
-    if backend == "torch" and device == "cuda":
-        import torch
-
-        torch.cuda.reset_peak_memory_stats()
-
-
-def device_peak_bytes(backend: str, device: str) -> float | None:
-    """Peak device memory: torch's resettable counter; JAX's never-reset counter (fresh process per cell)."""
-    if device != "cuda":
-        return None
-    if backend == "torch":
-        import torch
-
-        return float(torch.cuda.max_memory_allocated())
-    import jax
-
-    return float(jax.devices("gpu")[0].memory_stats()["peak_bytes_in_use"])
 
 
 def host_peak_bytes() -> float:

@@ -27,7 +27,7 @@ PROBLEM_FILES = {
 SUITE_FILES = {
     "gradients": ("bench/suites/gradients.py", "bench/moments.py", "bench/metrics.py", "bench/truths.py",
                   "bench/stream.py", "bench/budget.py"),
-    "speed": ("bench/suites/speed.py", "bench/timing.py"),
+    "speed": ("bench/suites/speed.py", "bench/protocol.py", "bench/timing.py", "bench/memory.py"),
     "training": ("bench/suites/training.py", "bench/training.py"),
 }
 

@@ -144,9 +144,10 @@ SPECS: dict[str, Spec] = {
              "Grathwohl, Choi, Wu, Roeder & Duvenaud 2018, Backpropagation through the void (RELAX)",
              uniforms=2, state="trained", options=TRAINED,
              note="control variate eta*f(sigmoid(z/temperature)) + r(z), r a small MLP; all of it state"),
-        Spec("deterministic", "deterministic", False, (_B,), 1, True,
-             "Seed 002: deterministic sigmoid network (no sampling)", uniforms=0,
-             note="estimates no stochastic objective: it returns the gradient of f(sigmoid(logits))"),
+        Spec("deterministic", "deterministic", False, (_B, _C, _G), 1, True,
+             "Seed 002: deterministic sigmoid network (no sampling); each node replaced by its mean", uniforms=0,
+             note="estimates no stochastic objective: it returns the gradient of f(E[x]) (sigmoid(logits), "
+                  "softmax(logits), loc); the speed suite's floor"),
         Spec("reparam", "pathwise", True, (_G,), 1, True,
              "Kingma & Welling 2014; Rezende, Mohamed & Wierstra 2014 (seed 000)"),
         Spec("local-reparam", "pathwise", True, (_G,), 1, True,

@@ -69,8 +69,13 @@ def test_chain_per_layer_groups_and_speed_suite(tmp_path):
     df = pd.read_parquet(tmp_path)
     assert set(df[df.suite == "gradients"].param_group) == {"all", "layer0", "layer1", "readout"}
     speed = df[df.suite == "speed"].set_index("metric")
-    assert speed.loc["time", "value"] > 0 and speed.loc["peak_host_memory", "value"] > 1e6
-    assert speed.loc["time_ratio_to_floor", "value"] > 0
+    assert set(speed.index) == {"time", "time_iqr", "floor_time", "time_ratio_to_floor", "ratio_iqr", "compile_time",
+                                "stable", "threads", "load", "estimate_memory", "peak_host_memory"}
+    assert 0 < speed.loc["floor_time", "value"] and speed.loc["time", "stderr"] > 0
+    # disarm evaluates the chain twice per layer: slower than the deterministic pass, however noisy the machine
+    assert speed.loc["time_ratio_to_floor", "value"] > 1
+    assert speed.loc["stable", "value"] in (0, 1) and speed.loc["threads", "value"] >= 1
+    assert speed.loc["estimate_memory", "value"] > 0 and "resident set" in speed.loc["peak_host_memory", "message"]
     assert (df.status == "ok").all()
 
 

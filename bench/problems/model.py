@@ -161,8 +161,8 @@ def forward(model: AbstractModel, o: Any, p: Arrays, ctx: Arrays, u: list[Any], 
             slope: Any = 1.0) -> dict[str, Any]:
     """Per-example loss and metrics of one pass, for evaluation: p unreplicated, u[l] shaped like layer l's
     node parameters. mode: "stochastic" samples, "deterministic" takes each node's most likely value,
-    "mean" feeds Bernoulli probabilities on (the deterministic sigmoid net). Bernoulli nodes sample
-    sigmoid(slope * logits), as seed 002's slope-annealed neurons do at inference too."""
+    "mean" feeds each node's mean on (the deterministic net: Bernoulli probabilities, softmax, loc). Bernoulli
+    nodes sample sigmoid(slope * logits), as seed 002's slope-annealed neurons do at inference too."""
     p1 = {k: v[None] for k, v in p.items()}
     loss, h = model.direct_loss(o, p1, ctx), model.inputs(o, p1, ctx)
     for m in range(model.n_stochastic):
@@ -172,7 +172,7 @@ def forward(model: AbstractModel, o: Any, p: Arrays, ctx: Arrays, u: list[Any], 
         if mode == "stochastic":
             z = o.dist.sample(model.dist, node, u[m])
         elif mode == "mean":
-            z = o.sigmoid(node["logits"])
+            z = o.dist.mean(model.dist, node)
         elif model.dist == "gaussian":
             z = node["loc"]
         else:

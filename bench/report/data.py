@@ -19,7 +19,8 @@ import pandas as pd
 from bench.store import read_meta, read_results
 
 GRADIENT_METRICS = ["bias", "bias_sq", "variance", "mse", "snr", "cosine"]
-SPEED_METRICS = ["time", "time_iqr", "compile_time", "peak_host_memory", "peak_device_memory", "time_ratio_to_floor"]
+SPEED_METRICS = ["time", "time_iqr", "compile_time", "peak_host_memory", "peak_device_memory", "time_ratio_to_floor",
+                 "floor_time", "ratio_iqr", "stable", "threads", "load", "estimate_memory"]
 TRAINING_METRICS = ["loss", "accuracy", "elbo"]
 # A configuration: what stays fixed while seeds vary. `variant` is the options other than the gradient point.
 CONFIG = ["view", "problem", "problem_params", "estimator", "variant", "label", "backend", "device", "depth",

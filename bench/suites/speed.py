@@ -1,35 +1,64 @@
-"""The speed suite: time per estimate of batch_size examples, compile time apart, memory, ratio to the floor."""
+"""The speed suite: an estimate's time against its floor's, by bench.protocol, and the memory it allocates.
+
+The floor is estimator "deterministic" on the cell's problem: the same model's forward and backward pass with
+every stochastic node replaced by its mean (sigmoid(logits), softmax(logits), loc), built for every problem
+whether or not its gradients grid lists it. Both are timed in this process, interleaved (bench.protocol), so
+`time_ratio_to_floor` compares them under the same load. Rows of a cell:
+
+  time                 median seconds per estimate (batch_size examples); stderr from the IQR of rounds
+  time_iqr             interquartile range of the rounds' times
+  floor_time           median seconds of the floor's pass, stderr likewise
+  time_ratio_to_floor  median of the per-round ratios time / floor_time; stderr from their IQR
+  ratio_iqr            interquartile range of those ratios
+  compile_time         JAX: seconds to lower and compile (kept out of every time above); torch: 0
+  stable               1 when the protocol's bounds held (message: the bounds broken, else the attempts)
+  threads              the intra-op threads the backend ran on (message: torch's and XLA's settings)
+  load                 the largest foreign CPU load seen, as a fraction of the machine (message: when)
+  estimate_memory      bytes one estimate allocates beyond what was live before it (bench.memory)
+  peak_host_memory     the cell's worker process's peak resident set size, whatever it held: not the estimate's
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from bench import problems, timing
+from bench import protocol, timing
+from bench.memory import estimate_memory
 from bench.suites.common import build, key, row
 from bench.sweep import Cell
 
+FLOOR = "deterministic"
 
-def _time(cell: Cell, estimator: str | None = None) -> tuple[float, float, int, float]:
+
+def timed(cell: Cell, estimator: str | None = None) -> tuple[float, Callable[[], Any], Any]:
+    """(compile seconds, a synchronised call computing one estimate, the JAX executable it runs or None)."""
     driver, surrogate, theta, state = build(cell, estimator)
-    compile_s, run = driver.timed(surrogate, theta, 1, state, *key(cell))
-    return (*timing.time_call(run), compile_s)
+    if cell.backend == "jax":
+        return driver.compiled_timed(surrogate, theta, 1, state, *key(cell))
+    return (*driver.timed(surrogate, theta, 1, state, *key(cell)), None)
 
 
 def speed(cell: Cell) -> list[dict[str, Any]]:
-    timing.reset_device_peak(cell.backend, cell.device)
-    median, iqr, n, compile_s = _time(cell)
-    out = [
-        row(cell, "time", median, 1.2533 * iqr / 1.349 / np.sqrt(n), unit="s"),
-        row(cell, "time_iqr", iqr, unit="s"),
+    compile_s, run, compiled = timed(cell)
+    _, floor_run, _ = timed(cell, FLOOR)
+    threads = protocol.pin_threads()  # after building: a torch cell has imported torch by now
+    c = protocol.compare(run, floor_run)
+    memory = estimate_memory(cell.backend, cell.device, run, compiled=compiled)
+    status = c.reason or f"stable at attempt {c.attempts}"
+    load = (f"foreign CPU before {c.load_before:.2f}, during {c.load_during[0]:.2f} then {c.load_during[1]:.2f}"
+            " (fraction of the machine)")
+    return [
+        row(cell, "time", c.time.median, c.time.stderr, unit="s"),
+        row(cell, "time_iqr", c.time.iqr, unit="s"),
+        row(cell, "floor_time", c.floor.median, c.floor.stderr, unit="s"),
+        row(cell, "time_ratio_to_floor", c.ratio.median, c.ratio.stderr, unit="x"),
+        row(cell, "ratio_iqr", c.ratio.iqr, unit="x"),
         row(cell, "compile_time", compile_s, unit="s"),
-        row(cell, "peak_host_memory", timing.host_peak_bytes(), unit="B"),
+        row(cell, "stable", float(c.stable), message=f"{status}; {c.ratio.n} rounds, loops {c.loops}"),
+        row(cell, "threads", float(threads.of(cell.backend)), message=threads.describe()),
+        row(cell, "load", c.load, message=load),
+        row(cell, "estimate_memory", memory, unit="B"),
+        row(cell, "peak_host_memory", timing.host_peak_bytes(), unit="B",
+            message="peak resident set size of the cell's process (ru_maxrss), not the estimate's"),
     ]
-    device_peak = timing.device_peak_bytes(cell.backend, cell.device)
-    if device_peak is not None:
-        out.append(row(cell, "peak_device_memory", device_peak, unit="B"))
-    if problems.PROBLEMS[cell.problem].supports("deterministic"):
-        floor = _time(cell, "deterministic")[0]
-        out.append(row(cell, "time_ratio_to_floor", median / floor, unit="x"))
-    return out

@@ -43,6 +43,15 @@ def sample(dist: str, params: dict[str, Array], u: Array) -> Array:
     return stop_gradient(params["loc"] + params["scale"] * ndtri(u))
 
 
+def mean(dist: str, params: dict[str, Array]) -> Array:
+    """E[x], the node's deterministic stand-in: sigmoid(logits), softmax(logits) (the one-hot's mean), loc."""
+    if dist == "bernoulli":
+        return jax.nn.sigmoid(params["logits"])
+    if dist == "categorical":
+        return jax.nn.softmax(params["logits"], -1)
+    return params["loc"]
+
+
 def score(dist: str, params: dict[str, Array], x: Array) -> dict[str, Array]:
     """d log q(x) / d param, per unit, in closed form."""
     if dist == "bernoulli":

@@ -156,14 +156,21 @@ def estimate(spec: Spec, surrogate: Surrogate, theta: dict[str, Array], n_estima
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def timed(surrogate: Surrogate, theta: dict[str, Array], n_rows: int, state: Any,
-          key: Array) -> tuple[float, Callable[[], Any]]:
-    """(compile seconds, a call that computes n_rows estimates and returns once the device is done)."""
+def compiled_timed(surrogate: Surrogate, theta: dict[str, Array], n_rows: int, state: Any,
+                   key: Array) -> tuple[float, Callable[[], Any], jax.stages.Compiled]:
+    """`timed`, plus the executable the call runs (its XLA memory analysis is bench.memory's figure)."""
     keys = row_keys(key, 0, n_rows)
     start = time.perf_counter()
     compiled = jax.jit(_rows_fn(surrogate)).lower(theta, state, keys).compile()
     compile_s = time.perf_counter() - start
-    return compile_s, lambda: jax.block_until_ready(compiled(theta, state, keys))
+    return compile_s, lambda: jax.block_until_ready(compiled(theta, state, keys)), compiled
+
+
+def timed(surrogate: Surrogate, theta: dict[str, Array], n_rows: int, state: Any,
+          key: Array) -> tuple[float, Callable[[], Any]]:
+    """(compile seconds, a call that computes n_rows estimates and returns once the device is done)."""
+    compile_s, run, _ = compiled_timed(surrogate, theta, n_rows, state, key)
+    return compile_s, run
 
 
 def build_single_node(spec: Spec, f: Callable[[Array], Array], arrays: dict[str, np.ndarray], *, dist: str,

@@ -40,6 +40,15 @@ def sample(dist: str, params: dict[str, Tensor], u: Tensor) -> Tensor:
     return (params["loc"] + params["scale"] * torch.special.ndtri(u)).detach()
 
 
+def mean(dist: str, params: dict[str, Tensor]) -> Tensor:
+    """E[x], the node's deterministic stand-in: sigmoid(logits), softmax(logits) (the one-hot's mean), loc."""
+    if dist == "bernoulli":
+        return torch.sigmoid(params["logits"])
+    if dist == "categorical":
+        return torch.softmax(params["logits"], -1)
+    return params["loc"]
+
+
 def score(dist: str, params: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
     """d log q(x) / d param, per unit, in closed form."""
     if dist == "bernoulli":
