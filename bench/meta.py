@@ -37,7 +37,7 @@ def _cpu_name() -> str:
 
 
 def run_meta(argv: list[str], backends: list[str], device: str) -> dict[str, Any]:
-    devices = {}
+    devices: dict[str, str] = {}
     if "torch" in backends and device == "cuda":
         import torch
 
@@ -57,5 +57,16 @@ def run_meta(argv: list[str], backends: list[str], device: str) -> dict[str, Any
         "device_names": devices,
         "precision": {"dtype": "float32", "jax_default_matmul_precision": "highest",
                       "torch_allow_tf32": False},
+        # a recorded choice: threefry with per-row keys costs JAX ~60 us per small estimate (README, speed)
+        "random": {"jax_prng_impl": _jax_prng_impl(backends), "jax_keys": "fold_in(fold_in(key, row), layer)",
+                   "torch": "one torch.Generator per cell, uniforms drawn in order"},
         "argv": argv,
     }
+
+
+def _jax_prng_impl(backends: Any) -> str:
+    if "jax" not in backends:
+        return ""
+    import jax
+
+    return str(jax.config.jax_default_prng_impl)
