@@ -27,7 +27,7 @@ import re
 import time
 import types
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ import torch
 import torch._dynamo
 from torch import Tensor
 
+from estimators.spec import Spec
 from estimators.torch import driver as eager
 from estimators.torch.driver import (  # noqa: F401 - the rest of the driver interface, unchanged
     WARM_NOISE,
@@ -150,8 +151,9 @@ class Rows:
     """Gradient rows of one frozen state, compiled: `rows(start, n)` draws the next n rows' uniforms and runs
     the compiled code; `eager(indices)` recomputes rows of that last chunk op by op from the same uniforms."""
 
-    def __init__(self, surrogate: Split, theta: dict[str, Tensor], state: Any) -> None:
+    def __init__(self, surrogate: Split, theta: dict[str, Tensor], state: Any, same_rows: bool = False) -> None:
         self.split, self.theta, self.state = surrogate, theta, state
+        self.same_rows = same_rows  # the exact family: one row computed per chunk stands for all of them
         self.compiled = compiled_of(surrogate)
         self.last: tuple[int, int, list[Tensor]] | None = None
 
@@ -167,6 +169,8 @@ class Rows:
             raise ValueError("eager() recomputes rows of the last chunk; no chunk was computed yet")
         start, n, u = self.last
         pos = np.asarray(indices) - start
+        if self.same_rows:
+            pos = np.zeros_like(pos)
         if len(pos) == 0 or pos.min() < 0 or pos.max() >= n:
             raise ValueError(f"eager() recomputes rows {start}..{start + n - 1} (the last chunk); got {indices}")
         idx = torch.as_tensor(pos, device=u[0].device)
@@ -177,8 +181,15 @@ class Rows:
         return {k: g.cpu().numpy() for k, g in out.items()}
 
 
-chunks = partial(eager.chunks, make_rows=Rows)
-estimate = partial(eager.estimate, make_rows=Rows)
+def chunks(spec: Spec, *args: Any, **kwargs: Any) -> Iterator[tuple[int, int, Rows, dict[str, np.ndarray]]]:
+    """The eager driver's chunks (states warmed up eagerly), their rows compiled."""
+    return eager.chunks(spec, *args, make_rows=partial(Rows, same_rows=spec.family == "exact"), **kwargs)
+
+
+def estimate(spec: Spec, *args: Any, **kwargs: Any) -> dict[str, np.ndarray]:
+    return eager.estimate(spec, *args, make_rows=partial(Rows, same_rows=spec.family == "exact"), **kwargs)
+
+
 single_node = partial(eager.single_node, make_rows=Rows)
 
 
