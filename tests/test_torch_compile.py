@@ -156,3 +156,12 @@ def test_cells_run_compiled_or_fail_with_status_error(tmp_path):
     bad = run_cell(Cell("gradients", "stochastic-depth", pp, "reinforce", "torch-compile", **common))
     assert len(bad) == 1 and bad[0]["status"] == "error"
     assert "torch.compile could not compile" in bad[0]["message"] and "\n" not in bad[0]["message"]
+
+
+def test_report_style_tells_the_three_backends_apart():
+    from bench.report import style
+
+    backends = ["jax", "torch-compile", "torch"]
+    assert style.backend_order(backends) == ["torch", "torch-compile", "jax"]
+    assert len({style.linestyle(b) for b in backends}) == len({style.marker(b) for b in backends}) == 3
+    assert "compile" in style.backend_name("torch-compile") and style.backend_name("torch") != "torch-compile"
