@@ -72,6 +72,8 @@ def _reason(exc: BaseException) -> str:
     lines = [s.strip() for s in text.splitlines() if s.strip()]
     first = lines[0] if lines else type(exc).__name__
     first = first.replace("Consider annotating your code using torch._check*(). ", "")  # a hint, not the cause
+    # symbolic-shape bookkeeping, e.g. "(unhinted: Eq(u0, 1)).  (Size-like symbols: none)"
+    first = re.sub(r"\s*\((?:unhinted|Size-like symbols):.*?\)(?=[.\s]|$)\.?", "", first).rstrip(". ")
     explanation = next((s for s in lines if s.startswith("Explanation:")), "")
     if explanation and explanation not in first:
         first = f"{first} ({explanation})"
