@@ -18,6 +18,8 @@ from bench.problems.data import DATASETS, DataError, load
 from bench.sweep import PRESETS, SUITES
 from estimators.spec import OPTION_RANGES
 
+DEFAULT_BACKENDS = ("torch", "jax")  # torch-compile on request: compiling a cell takes seconds to a minute on CPU
+
 
 class UsageError(Exception):
     """Bad command-line input: reported as one line and exit code 2."""
@@ -97,10 +99,10 @@ def _estimators(text: str) -> list[tuple[str, dict[str, Any]]]:
 def _backends(text: str | None, device: str) -> list[str]:
     installed = estimators.available_backends()
     if text is None:
-        missing = [b for b in estimators.BACKENDS if b not in installed]
+        missing = [b for b in DEFAULT_BACKENDS if b not in installed]
         if missing:
             print(f"note: backend(s) {', '.join(missing)} not installed; skipped", file=sys.stderr)
-        chosen = installed
+        chosen = [b for b in installed if b in DEFAULT_BACKENDS]
     else:
         chosen = _names(text, list(estimators.BACKENDS), "backend")
     for b in chosen:
@@ -124,7 +126,8 @@ def _out_dir(path: str) -> Path:
 
 
 def _add_sweep_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", help="comma-separated: torch,jax (default: every installed one)")
+    p.add_argument("--backend", help="comma-separated: torch (eager), torch-compile (torch.compile; gradients and "
+                                     "speed suites), jax (default: torch,jax where installed)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: the GPU for torch and JAX")
     p.add_argument("--estimators", help=f"comma-separated, options as NAME:KEY=VALUE (gumbel-softmax:tau=0.5), "
                                         f"from: {', '.join(estimators.names())}")
@@ -208,13 +211,17 @@ def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
     data = _data(args)
     chosen_estimators = _estimators(args.estimators) if args.estimators else None
     if suite == "training":
+        backends = _backends(args.backend, args.device)
+        if "torch-compile" in backends:  # its loop is define-by-run eager code; not compiled, so refused
+            raise UsageError("the training suite runs torch eagerly or jax; torch-compile is for the gradients and "
+                             "speed suites (drop it from --backend)")
         if chosen_estimators and any(options for _, options in chosen_estimators):
             raise UsageError("estimator options (NAME:KEY=VALUE) apply to the gradients and speed suites; the "
                              "training experiments set their own")
         chosen = list(dict.fromkeys(sweep.problem_name(k) for k in _problems(args.problems))) if args.problems \
             else None
         return sweep.training_cells(
-            preset, backends=_backends(args.backend, args.device), device=args.device, data=data, problems=chosen,
+            preset, backends=backends, device=args.device, data=data, problems=chosen,
             estimators=[n for n, _ in chosen_estimators] if chosen_estimators else None,
             seeds=[args.seed] if args.seed_given else None)
     names = chosen_estimators or [(n, {}) for n in (preset["speed_estimators"] if speed else preset["estimators"])]

@@ -38,7 +38,7 @@ def _cpu_name() -> str:
 
 def run_meta(argv: list[str], backends: list[str], device: str) -> dict[str, Any]:
     devices: dict[str, str] = {}
-    if "torch" in backends and device == "cuda":
+    if {"torch", "torch-compile"} & set(backends) and device == "cuda":
         import torch
 
         devices["torch"] = torch.cuda.get_device_name()

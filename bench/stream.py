@@ -1,8 +1,9 @@
 """Gradient rows streamed chunk by chunk into Moments, within a memory budget, compiled code checked.
 
 Chunks are sized by `bench.budget.plan`; a chunk that still runs out of memory restarts the stream with
-half the chunk, twice at most, then the cell is `oom`. In a compiled backend (JAX), a random sample of
-rows is recomputed outside jit from the same per-row noise: rows that differ beyond float32 rounding are
+half the chunk, twice at most, then the cell is `oom`. In a compiled backend (JAX, torch-compile), a random
+sample of rows is recomputed eagerly from the same noise (JAX: the rows' keys; torch-compile: the chunk's
+uniforms): rows that differ beyond float32 rounding are
 counted, and the caller turns a cell with too many into a `mismatch`, never a published number.
 """
 
@@ -17,7 +18,7 @@ import numpy as np
 from bench import budget as mem
 from bench.moments import Moments
 
-CHECK_ROWS = 16  # rows per cell recomputed outside jit
+CHECK_ROWS = 16  # rows per cell recomputed eagerly
 CHECK_RTOL = 1e-3  # a row differs when max |jit - eager| > CHECK_RTOL * max |eager| + CHECK_ATOL
 CHECK_ATOL = 1e-5
 RETRIES = 2

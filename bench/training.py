@@ -44,6 +44,8 @@ def train(problem: str, pp: dict[str, Any], model: AbstractModel, name: str, *, 
           options: dict[str, Any], slope_anneal: float = 1.0, mode: str = "", train_subset: int = 0) -> TrainRun:
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+    if backend not in ("torch", "jax"):  # torch-compile is refused by the CLI too: no compiled training loop
+        raise ValueError(f"training runs on torch (eager) or jax, not {backend!r}")
     data = dataset(pp)
     x_train, y_train = data.x_train, data.y_train
     if train_subset:

@@ -52,6 +52,8 @@ def estimator_version(name: str, backend: str) -> str:
     pkg = _backend_package(backend)
     files = [f"estimators/{pkg}/{name.replace('-', '_')}.py", "estimators/registry.py", "estimators/spec.py"]
     files += [f"estimators/{pkg}/{m}.py" for m in BACKEND_SHARED]
+    if backend == "torch-compile":  # its driver wraps the torch one (eager torch's versions stay as they were)
+        files.append("estimators/torch/compiled.py")
     return _hash(files, repr(SPECS.get(name)))
 
 

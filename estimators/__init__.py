@@ -6,7 +6,8 @@ Public single-node API::
     spec(name) -> Spec
     grad_samples(name, f, params, *, dist, backend, n_estimates, n_samples=1, seed=0, device="cpu", **options)
 
-Backends are imported only when first used.
+Backends ("torch" eager, "torch-compile": the torch estimators under torch.compile, "jax" jitted) are
+imported only when first used.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from estimators.registry import BACKENDS, get, register
+from estimators.registry import BACKENDS, driver_of, get, register
 from estimators.spec import DISTS, OPTION_RANGES, REQUIREMENTS, SPECS, Spec
 
 __all__ = ["names", "spec", "grad_samples", "get", "register", "available_backends", "Spec", "BACKENDS"]
 
 PARAM_NAMES = {"bernoulli": ("logits",), "categorical": ("logits",), "gaussian": ("loc", "scale")}
-_PIP_NAME = {"torch": "torch", "jax": "jax"}
+_PIP_NAME = {"torch": "torch", "torch-compile": "torch", "jax": "jax"}
 
 
 def names() -> list[str]:
@@ -60,7 +61,7 @@ def check_backend(backend: str, device: str = "cpu") -> None:
 
 
 def _has_cuda(backend: str) -> bool:
-    if backend == "torch":
+    if backend.startswith("torch"):
         import torch
 
         return torch.cuda.is_available()
@@ -130,8 +131,7 @@ def grad_samples(
     """
     s, arrays = _check_call(name, params, dist, n_estimates, n_samples, options)
     check_backend(backend, device)
-    driver = importlib.import_module(f"estimators.{backend}.driver")
-    return driver.single_node(
+    return driver_of(backend).single_node(
         s, f, arrays, dist=dist, n_estimates=n_estimates, n_samples=n_samples, seed=seed, device=device,
         **{**s.options, **options},
     )

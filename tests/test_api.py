@@ -41,7 +41,7 @@ def test_shapes_and_determinism(backend):
 
 BAD = [
     (dict(name="nope"), "valid: exact"),
-    (dict(backend="tensorflow"), "valid backends: torch, jax"),
+    (dict(backend="tensorflow"), "valid backends: torch, torch-compile, jax"),
     (dict(dist="poisson"), "valid: bernoulli, categorical, gaussian"),
     (dict(device="tpu"), "valid devices: cpu, cuda"),
     (dict(name="reparam"), "it supports: gaussian"),

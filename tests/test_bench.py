@@ -135,7 +135,7 @@ def test_resume_after_a_killed_run(tmp_path):
     (["run", "gradients", "--estimators", "foo"], "valid: exact, reinforce"),
     (["run", "gradients", "--problems", "mnist"], "valid: toy-bernoulli, toy-gaussian, chain"),
     (["run", "gradients", "--problems", "toy-bernoulli:q=1"], "NAME in: theta, t"),
-    (["run", "gradients", "--backend", "tensorflow"], "valid: torch, jax"),
+    (["run", "gradients", "--backend", "tensorflow"], "valid: torch, torch-compile, jax"),
     (["run", "gradients", "--preset", "huge"], "choose from 'quick', 'full', 'paper'"),
     (["run", "gradients", "--depths", "1,,x"], "malformed depths"),
     (["run", "gradients", "--out", "/proc/forbidden"], "cannot write to --out"),
@@ -152,6 +152,8 @@ def test_resume_after_a_killed_run(tmp_path):
     (["run", "gradients", "--memory-budget", "lots"], "not a memory size"),
     (["run", "gradients", "--truth-rel-se", "2"], "--truth-rel-se must be in (0, 1)"),
     (["run", "training", "--estimators", "st-sigmoid:slope=2"], "apply to the gradients and speed suites"),
+    (["run", "training", "--backend", "torch-compile"], "torch-compile is for the gradients and speed suites"),
+    (["all", "--backend", "torch,torch-compile"], "torch-compile is for the gradients and speed suites"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = run_cli(*args)

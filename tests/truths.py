@@ -14,7 +14,9 @@ import numpy as np
 
 import estimators
 
-BACKENDS = estimators.available_backends()
+# torch-compile runs the torch estimators; tests/test_torch_compile.py shows its rows equal eager torch's on the
+# same uniforms, which carries every torch test here over to it (compiling each case here would take minutes)
+BACKENDS = [b for b in estimators.available_backends() if b != "torch-compile"]
 A6 = np.array([0.9, -0.6, 1.3, 0.4, -1.1, 0.7], np.float32)
 C4 = np.array([1.0, -2.0, 0.5, 3.0], np.float32)
 POINTS = {  # logits at the symmetric point and away from it
@@ -26,7 +28,7 @@ POINTS = {  # logits at the symmetric point and away from it
 
 
 def xp(backend: str):
-    if backend == "torch":
+    if backend.startswith("torch"):
         import torch
 
         return torch, torch.as_tensor

@@ -29,6 +29,7 @@ import numpy as np
 from bench.problems import data as datasets
 from bench.problems.model import AbstractModel, n_configurations
 from estimators.chain import init_params
+from estimators.registry import driver_of, package
 from estimators.spec import SPECS, Range
 
 MAX_EXACT_UNITS = 16
@@ -244,7 +245,7 @@ def build(problem: str, pp: dict[str, Any], backend: str, estimator: str, *, dep
     """(driver module, surrogate, parameters, state) for one cell; `seed` fixes parameters and data,
     `noise_seed` (default: seed) the estimator's draws."""
     spec = SPECS[estimator]
-    driver = importlib.import_module(f"estimators.{backend}.driver")
+    driver = driver_of(backend)
     params = params_of(problem, pp, depth, seed, point, batch_size)
     opts = {**spec.options, **options}
     noise = seed if noise_seed is None else noise_seed
@@ -255,7 +256,7 @@ def build(problem: str, pp: dict[str, Any], backend: str, estimator: str, *, dep
         built = build_model(model, estimator, params, fixed_batch(problem, pp, batch_size, seed), backend=backend,
                             device=device, n_samples=n_samples, seed=noise, options=opts)
     elif problem == "chain":
-        chain = importlib.import_module(f"estimators.{backend}.chain")
+        chain = importlib.import_module(f"estimators.{package(backend)}.chain")
         built = chain.build(estimator, params, n_samples=n_samples, seed=noise, device=device, batch_size=batch_size,
                             **opts)
     else:

@@ -202,14 +202,13 @@ def build(model: AbstractModel, name: str, arrays: dict[str, np.ndarray], data: 
           backend: str, device: str, n_samples: int, seed: int, options: dict[str, Any]):
     """(surrogate in the backend driver's signature, parameters, per-layer states) for one cell: an estimate
     is the gradient of the mean loss over `data` (each example with its own n_samples draws)."""
-    import importlib
-
     from bench.problems.ops import ops
     from estimators import PARAM_NAMES
+    from estimators.registry import driver_of
     from estimators.spec import SPECS, draw_counts, surrogate_options
 
     spec, o = SPECS[name], ops(backend, device)
-    driver = importlib.import_module(f"estimators.{backend}.driver")
+    driver = driver_of(backend)
     n_draws, n_u = draw_counts(spec, n_samples)
     if model.per_draw_data:
         total_draws = n_draws * len(next(iter(data.values())))
@@ -223,23 +222,27 @@ def build(model: AbstractModel, name: str, arrays: dict[str, np.ndarray], data: 
               if spec.state else None for m in range(model.n_stochastic)]
     opts = surrogate_options(spec, options)
 
-    def total(rep: Arrays, st: list[Any], draw_uniforms: Any, n_rows: int) -> tuple[Any, list[Any]]:
-        u = [draw_uniforms(m, (n_u, n_rows, *model.node_shape(m, total_draws))) for m in range(model.n_stochastic)]
+    def shapes(n_rows: int) -> list[tuple[int, ...]]:
+        return [(n_u, n_rows, *model.node_shape(m, total_draws)) for m in range(model.n_stochastic)]
+
+    def evaluate(rep: Arrays, st: list[Any], u: list[Any], n_rows: int) -> tuple[Any, list[Any]]:
         out, st = surrogate(model, o, name, rep, u, st, ctx, opts)
         return out.mean(1).sum(), st
 
-    if backend == "torch":
+    if o.name == "torch":  # eager or compiled: the uniforms are drawn first, then evaluated
         import torch
 
-        gen = torch.Generator(torch.device(device)).manual_seed(seed)
+        dev = torch.device(device)
+        gen = torch.Generator(dev).manual_seed(seed)
 
-        def torch_surrogate(rep: Arrays, st: list[Any], n_rows: int):
-            return total(rep, st, lambda m, shape: driver.uniforms(gen, shape, torch.device(device)), n_rows)
+        def draw(n_rows: int) -> list[Any]:
+            return [driver.uniforms(gen, s, dev) for s in shapes(n_rows)]
 
-        return torch_surrogate, theta, states
+        return driver.Split(draw, evaluate), theta, states
 
     def jax_surrogate(rep: Arrays, st: list[Any], keys: Any, n_rows: int):
-        return total(rep, st, lambda m, shape: driver.row_uniforms(keys, m, shape), n_rows)
+        u = [driver.row_uniforms(keys, m, s) for m, s in enumerate(shapes(n_rows))]
+        return evaluate(rep, st, u, n_rows)
 
     return jax_surrogate, theta, states
 

@@ -73,12 +73,15 @@ def jax_ops(device: str = "cpu") -> SimpleNamespace:
 
 
 def ops(backend: str, device: str = "cpu") -> Any:
-    return torch_ops(device) if backend == "torch" else jax_ops(device)
+    """The backend's op namespace; torch-compile runs the torch ops (its name stays "torch")."""
+    from estimators.registry import package
+
+    return torch_ops(device) if package(backend) == "torch" else jax_ops(device)
 
 
 def gradient(backend: str, f: Any, arrays: dict[str, np.ndarray], device: str = "cpu") -> dict[str, np.ndarray]:
     """d f / d arrays by the backend's autodiff, as float64 NumPy: the truths of enumerable problems."""
-    if backend == "torch":
+    if backend.startswith("torch"):
         import torch
 
         theta = {k: torch.as_tensor(v, device=device).requires_grad_() for k, v in arrays.items()}

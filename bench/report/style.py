@@ -26,9 +26,10 @@ from estimators.spec import SPECS  # noqa: E402
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#000000", "#b8860b", "#000080", "#ff00ff", "#008080", "#7fbf00"]
 CATALOG = list(SPECS)
-LINESTYLES = {"torch": "-", "jax": "--"}
-MARKERS = {"torch": "o", "jax": "s"}
-BACKEND_NAMES = {"torch": "torch (eager)", "jax": "JAX (jit-compiled)"}
+# torch-compile sits between eager torch and JAX: the same framework as one, the same execution mode as the other
+LINESTYLES = {"torch": "-", "torch-compile": "-.", "jax": "--"}
+MARKERS = {"torch": "o", "torch-compile": "D", "jax": "s"}
+BACKEND_NAMES = {"torch": "torch (eager)", "torch-compile": "torch.compile (inductor)", "jax": "JAX (jit-compiled)"}
 VARIANT_MARKERS = ["o", "^", "v", "D", "P", "X", "*", "<", ">"]
 
 # Axis labels with their units. Variance is the trace of the estimate's covariance, in squared gradient units.

@@ -2,7 +2,8 @@
 
 Rows are streamed in chunks that fit the cell's memory budget (bench.stream) into float64 moments
 (bench.moments), and compared with the problem's truth (bench.truths) by bench.metrics. Compiled cells
-(JAX) recompute a sample of rows outside jit; too many differing rows make the cell a `mismatch`.
+(JAX, torch-compile) recompute a sample of rows eagerly from the same noise; too many differing rows make the
+cell a `mismatch`. A torch-compile cell also records its recompilations (graphs compiled after the first).
 Besides the metrics, each cell records how it was measured: the truth's relative standard error and
 estimates, rows per chunk, the process's peak resident memory, and the rows checked against eager code.
 """
@@ -22,7 +23,7 @@ from bench.suites.common import build, estimator_options, key, row
 from bench.sweep import Cell
 from estimators.spec import SPECS
 
-COMPILED = ("jax",)
+COMPILED = ("jax", "torch-compile")
 MISMATCH_SHARE = 0.25  # of the checked rows; a few may differ legitimately (a sample flipped by a rounding)
 PROCESS_METRICS = ("peak_memory", "memory_budget")  # readings of the process and machine, not of the estimator
 
@@ -55,6 +56,8 @@ def gradients(cell: Cell) -> list[dict[str, Any]]:
         max_chunk=int(cell.setting("max_chunk_rows", 0)) or None)
     checks = [row(cell, "checked_rows", streamed.checked), row(cell, "differing_rows", len(streamed.differing)),
               row(cell, "max_difference", streamed.max_difference)]
+    if cell.backend == "torch-compile":
+        checks.append(row(cell, "recompilations", driver.recompilations(surrogate)))
     if streamed.checked and len(streamed.differing) > MISMATCH_SHARE * streamed.checked:
         message = (f"compiled and eager results differ in {len(streamed.differing)} of {streamed.checked} rows "
                    f"checked (rows {streamed.differing[:5]}); largest difference {streamed.max_difference:.3g}")

@@ -19,7 +19,7 @@ from estimators.registry import get
 from estimators.spec import SPECS, draw_counts, surrogate_options
 from estimators.torch.common import Downstream
 from estimators.torch.dist import configurations, log_prob, logit
-from estimators.torch.driver import estimate, uniforms
+from estimators.torch.driver import Split, estimate, uniforms
 
 
 def chain_loss(b: Tensor, v: Tensor) -> Tensor:
@@ -82,12 +82,14 @@ def build(name: str, arrays: dict[str, np.ndarray], *, n_samples: int = 1, seed:
     states = [est.init_state({"logits": (width,)}, seed + layer, device) if spec.state else None
               for layer in range(depth)]
 
-    def surrogate(rep: dict[str, Tensor], st: list[Any], n_rows: int):
-        u = [uniforms(gen, (n_u, n_rows, n_draws, width), dev) for _ in range(depth)]
+    def draw(n_rows: int) -> list[Tensor]:
+        return [uniforms(gen, (n_u, n_rows, n_draws, width), dev) for _ in range(depth)]
+
+    def evaluate(rep: dict[str, Tensor], st: list[Any], u: list[Tensor], n_rows: int):
         out, st = chain_surrogate(name, rep, u, list(st), **surrogate_options(spec, options))
         return out.mean(1).sum(), st
 
-    return surrogate, theta, states
+    return Split(draw, evaluate), theta, states
 
 
 def grad_samples(name: str, arrays: dict[str, np.ndarray], *, n_estimates: int, **kwargs: Any) -> dict[str, np.ndarray]:

@@ -3,11 +3,14 @@
 A problem supplies `surrogate(rep, state, n_rows) -> (scalar, state)`, where `rep` holds each parameter
 replicated to [n_rows, *shape] and the scalar is the sum over rows of each row's surrogate: the gradient
 with respect to `rep` is then one independent estimate per row, computed in one backward pass.
+The builders return it as a `Split`: its uniforms drawn from the generator first, then evaluated, so the
+compiled driver (estimators.torch.compiled) can draw eagerly and compile the evaluation alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,6 +30,19 @@ WARM_NOISE = 5_003  # trained states draw their warm-up noise apart from the est
 def uniforms(gen: torch.Generator, shape: tuple[int, ...], device: torch.device) -> Tensor:
     """U(0, 1) without 0, so logit, log and the normal quantile stay finite."""
     return torch.rand(shape, generator=gen, device=device).clamp_(min=torch.finfo(torch.float32).tiny)
+
+
+@dataclass(frozen=True)
+class Split:
+    """A surrogate in two steps: `draw(n_rows)` takes every uniform it needs from the generator, in the
+    order eager code always took them; `evaluate(rep, state, u, n_rows)` is then a pure function of them.
+    Calling it does both, so eager code sees an ordinary surrogate."""
+
+    draw: Callable[[int], list[Tensor]]
+    evaluate: Callable[[dict[str, Tensor], Any, list[Tensor], int], tuple[Tensor, Any]]
+
+    def __call__(self, rep: dict[str, Tensor], state: Any, n_rows: int) -> tuple[Tensor, Any]:
+        return self.evaluate(rep, state, self.draw(n_rows), n_rows)
 
 
 def replicate(theta: dict[str, Tensor], n_rows: int) -> dict[str, Tensor]:
@@ -111,13 +127,14 @@ class Rows:
 
 def chunks(spec: Spec, surrogate: Surrogate, theta: dict[str, Tensor], n_estimates: int, state: Any,
            options: dict[str, Any], chunk_rows: int, warm_surrogate: Surrogate | None = None,
-           ) -> Iterator[tuple[int, int, Rows, dict[str, np.ndarray]]]:
-    """(cluster, first row, the Rows it came from, rows) for every chunk of n_estimates rows, state by state."""
+           make_rows: Callable[..., Any] = Rows) -> Iterator[tuple[int, int, Any, dict[str, np.ndarray]]]:
+    """(cluster, first row, the Rows it came from, rows) for every chunk of n_estimates rows, state by state.
+    `make_rows(surrogate, theta, state)` makes the Rows (the compiled driver passes its own)."""
     states = frozen_states(spec, surrogate, theta, state, options, warm_surrogate)
     bounds = np.linspace(0, n_estimates, len(states) + 1).astype(int)
     chunk_rows = even_chunks(int(np.diff(bounds).max()), chunk_rows)
     for c, st in enumerate(states):
-        rows = Rows(surrogate, theta, st)
+        rows = make_rows(surrogate, theta, st)
         for start in range(bounds[c], bounds[c + 1], chunk_rows):
             n = min(chunk_rows, bounds[c + 1] - start)
             out = rows(start, 1 if spec.family == "exact" else n)  # every row of the exact gradient is the same
@@ -125,10 +142,11 @@ def chunks(spec: Spec, surrogate: Surrogate, theta: dict[str, Tensor], n_estimat
 
 
 def estimate(spec: Spec, surrogate: Surrogate, theta: dict[str, Tensor], n_estimates: int, state: Any,
-             options: dict[str, Any], warm_surrogate: Surrogate | None = None) -> dict[str, np.ndarray]:
+             options: dict[str, Any], warm_surrogate: Surrogate | None = None,
+             make_rows: Callable[..., Any] = Rows) -> dict[str, np.ndarray]:
     """All n_estimates rows in memory (the single-node API and tests; the harness streams `chunks`)."""
     parts = [rows for *_, rows in chunks(spec, surrogate, theta, n_estimates, state, options,
-                                         max(n_estimates, 1), warm_surrogate)]
+                                         max(n_estimates, 1), warm_surrogate, make_rows)]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -163,23 +181,25 @@ def build_single_node(spec: Spec, f: Callable[[Tensor], Tensor], arrays: dict[st
     down = Downstream(main=f, value=value, relaxed=lambda h, temperature: f(h))
     opts = surrogate_options(spec, options)
 
-    def surrogate(rep: dict[str, Tensor], st: Any, n_rows: int) -> tuple[Tensor, Any]:
-        u = uniforms(gen, (n_u, n_rows, n_draws, *shape), dev)
+    def draw(n_rows: int) -> list[Tensor]:
+        return [uniforms(gen, (n_u, n_rows, n_draws, *shape), dev)]
+
+    def evaluate(rep: dict[str, Tensor], st: Any, u: list[Tensor], n_rows: int) -> tuple[Tensor, Any]:
         node = {k: v[:, None].expand(n_rows, n_draws, *shape) for k, v in rep.items()}
-        out, st = est.surrogate(node, down, u, st, dist=dist, event_ndim=len(shape), **opts)
+        out, st = est.surrogate(node, down, u[0], st, dist=dist, event_ndim=len(shape), **opts)
         return out.mean(1).sum(), st
 
     if spec.state and state is None:
         state = est.init_state({k: shape for k in arrays}, seed, device)
-    return surrogate, theta, state
+    return Split(draw, evaluate), theta, state
 
 
 def single_node(spec: Spec, f: Callable, arrays: dict[str, np.ndarray], *, n_estimates: int,
-                **kwargs: Any) -> dict[str, np.ndarray]:
+                make_rows: Callable[..., Any] = Rows, **kwargs: Any) -> dict[str, np.ndarray]:
     surrogate, theta, state = build_single_node(spec, f, arrays, **kwargs)
     options = {k: v for k, v in kwargs.items() if k in spec.options}
     warm = None
     if spec.state == "trained":  # states trained on single draws whatever n_samples is (one state distribution)
         one = {**kwargs, "n_samples": 2 if spec.multi_sample else 1, "seed": kwargs["seed"] + WARM_NOISE}
         warm = build_single_node(spec, f, arrays, **{**one, "state": state})[0]
-    return estimate(spec, surrogate, theta, n_estimates, state, options, warm)
+    return estimate(spec, surrogate, theta, n_estimates, state, options, warm, make_rows)

@@ -1,0 +1,167 @@
+"""The torch-compile backend: its rows equal eager torch's on the same uniforms, so every statistical test of eager
+torch carries over; plus a bias z-test of its own, recompilation counts, compile time apart, and a cell that
+cannot compile failing with one clear line.
+
+Inductor compiles for seconds per graph on a CPU, so the problems are small and each is compiled once (module
+fixtures); later calls reuse the graph, which is itself what the recompilation tests check.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.benchmark import Timer
+
+import estimators
+from bench import problems
+from bench.run import run_cell
+from bench.sweep import Cell
+from estimators.registry import driver_of
+from estimators.spec import SPECS
+from estimators.torch import compiled
+from estimators.torch.chain import exact_gradient
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+ROWS = 64
+SMALL = {"chain": {"width": 3}, "bsn": {"width": 3}, "sbn-vae": {"width": 3, "hidden": 8},
+         "toy-bernoulli": {"units": 3, "spread": 1.0}, "stochastic-depth": {"width": 16}}
+CASES = [("chain", "reinforce"), ("chain", "disarm"), ("chain", "st"), ("bsn", "disarm"), ("sbn-vae", "st"),
+         ("toy-bernoulli", "rloo")]
+
+
+def built(backend: str, problem: str, name: str, *, seed: int = 0, batch: int = 4):
+    pp = {**problems.PROBLEMS[problem].defaults, **SMALL[problem]}
+    return problems.build(problem, pp, backend, name, depth=2, batch_size=batch,
+                          n_samples=2 if SPECS[name].multi_sample else 1, seed=seed, device="cpu", options={})
+
+
+@pytest.fixture(scope="module")
+def chain_disarm():
+    """Compiled chain/disarm, shared by the tests that reuse its graph."""
+    return built("torch-compile", "chain", "disarm", seed=5)
+
+
+@pytest.mark.parametrize(("problem", "name"), CASES)
+def test_compiled_rows_equal_eager_rows(problem, name):
+    """Same seed, same generator state, same uniforms: compiled rows are eager torch's to float32 rounding,
+    both the first chunk and a second one of another size (the dynamic rows axis)."""
+    driver, surrogate, theta, state = built("torch-compile", problem, name)
+    _, eager_surrogate, eager_theta, eager_state = built("torch", problem, name)
+    rows = driver.Rows(surrogate, theta, state)
+    eager_rows = driver_of("torch").Rows(eager_surrogate, eager_theta, eager_state)
+    for start, n in ((0, ROWS), (ROWS, ROWS // 2 + 3)):
+        got, want = rows(start, n), eager_rows(start, n)
+        assert set(got) == set(want)
+        for k in want:
+            assert got[k].shape == want[k].shape == (n, *theta[k].shape)
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-6 * np.abs(want[k]).max(), err_msg=k)
+        assert np.abs(want[next(iter(want))]).max() > 0  # a vacuous comparison of zeros would prove nothing
+    assert driver.recompilations(surrogate) == 0
+
+
+def test_public_api_takes_the_backend():
+    """estimators.grad_samples(backend="torch-compile") gives eager torch's estimates for the same seed."""
+    a6 = torch.tensor([0.9, -0.6, 1.3, 0.4, -1.1, 0.7])
+    kw = dict(params={"logits": np.linspace(-1, 1, 6, dtype=np.float32)}, dist="bernoulli", n_estimates=50, seed=4)
+    got = estimators.grad_samples("disarm", lambda b: ((b * a6).sum(-1) - 1) ** 2, backend="torch-compile", **kw)
+    want = estimators.grad_samples("disarm", lambda b: ((b * a6).sum(-1) - 1) ** 2, backend="torch", **kw)
+    np.testing.assert_allclose(got["logits"], want["logits"], rtol=1e-4, atol=1e-6)
+    assert "torch-compile" in estimators.available_backends()
+    assert estimators.get("disarm", "torch-compile") is estimators.get("disarm", "torch")
+
+
+def test_bias_z_test_on_an_enumerable_problem(chain_disarm):
+    """Chain depth 2 x width 3 (64 joint configurations): compiled DisARM is unbiased for the exact gradient."""
+    driver, surrogate, theta, state = chain_disarm
+    n = 4_000  # one chunk of at most 4096 rows: inductor's code for larger ones is a second graph (one guard)
+    rows = driver.estimate(SPECS["disarm"], surrogate, theta, n, state, {})
+    exact = exact_gradient({k: v.numpy() for k, v in theta.items()})
+    for k, g in rows.items():
+        z = (g.mean(0) - exact[k]) / (g.std(0, ddof=1) / np.sqrt(n) + 1e-12)
+        assert np.all(np.abs(z) < 4), (k, z)
+    assert np.abs(rows["logits"].mean(0) - exact["logits"]).max() > 0  # the estimates are random, not the truth
+
+
+def test_no_recompilation_for_same_shapes(chain_disarm):
+    driver, surrogate, theta, state = chain_disarm
+    rows = driver.Rows(surrogate, theta, state)
+    rows(0, 8)
+    rows(8, 8)
+    rows(16, 24)  # another row count: the rows axis is dynamic
+    assert driver.recompilations(surrogate) == 0
+
+
+def test_a_new_dtype_is_one_recompilation():
+    """The counter sees guard failures: float64 parameters need a second graph, counted for the surrogate and
+    the process (a hand-made surrogate, (theta - u)^2 summed, compiles in a moment)."""
+    split = compiled.Split(lambda n: [torch.rand(1, n, 3)],
+                           lambda rep, st, u, n: (((rep["x"][:, None] - u[0][0]) ** 2).sum(), st))
+    theta = {"x": torch.zeros(3)}
+    compiled.Rows(split, theta, None)(0, 4)
+    compiled.Rows(split, theta, None)(0, 4)
+    assert compiled.recompilations(split) == 0
+    process = compiled.recompilations()
+    out = compiled.Rows(split, {"x": torch.zeros(3, dtype=torch.float64)}, None)(0, 4)
+    assert out["x"].dtype == np.float64
+    assert compiled.recompilations(split) == 1 and compiled.recompilations() == process + 1
+
+
+def test_eager_recheck_uses_the_chunks_uniforms(chain_disarm):
+    """Rows.eager recomputes chosen rows of the last chunk op by op and agrees; rows outside it are refused."""
+    driver, surrogate, theta, state = chain_disarm
+    rows = driver.Rows(surrogate, theta, state)
+    got = rows(100, 32)
+    again = rows.eager(np.array([100, 107, 131]))
+    for k in got:
+        np.testing.assert_allclose(again[k], got[k][[0, 7, 31]], rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="last chunk"):
+        rows.eager(np.array([99]))
+
+
+def test_timed_keeps_compile_time_apart():
+    """The first call compiles and is timed alone; run() after it is much faster and compiles nothing."""
+    driver, surrogate, theta, state = built("torch-compile", "chain", "reinforce", seed=2)
+    compile_s, run = driver.timed(surrogate, theta, 1, state)
+    out = run()
+    # Timer pins one thread unless told; inductor's code guards on the thread count (a recompilation), so
+    # measure under the process's own setting, as bench.timing does
+    start = Timer("run()", globals={"run": run}, num_threads=torch.get_num_threads()).blocked_autorange(
+        min_run_time=0.05)
+    assert set(out) == set(theta) and out["logits"].shape == (1, 3)
+    assert compile_s > 10 * start.median
+    assert driver.recompilations(surrogate) == 0
+
+
+def test_what_cannot_compile_fails_with_one_line():
+    """stochastic-depth's define-by-run skip branches on sampled values: a graph break, under fullgraph an error."""
+    driver, surrogate, theta, state = built("torch-compile", "stochastic-depth", "reinforce")
+    with pytest.raises(compiled.CompileError) as info:
+        driver.Rows(surrogate, theta, state)(0, 8)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("torch.compile could not compile")
+    assert "stochastic_depth.py" in message
+
+
+def test_cells_run_compiled_or_fail_with_status_error(tmp_path):
+    """Through the harness: a chain cell records 0 recompilations and 16 rechecked rows that agree; a
+    stochastic-depth cell is status error with the compile message, never eager numbers."""
+    common = dict(device="cpu", depth=2, batch_size=4, n_samples=1, seed=0, n_estimates=2000,
+                  settings=(("cache_dir", str(tmp_path)),))
+    ok = run_cell(Cell("gradients", "chain", (("width", 3),), "disarm", "torch-compile", **common))
+    values = {r["metric"]: r["value"] for r in ok if r["param_group"] == "all"}
+    assert all(r["status"] == "ok" for r in ok)
+    assert values["recompilations"] == 0 and values["checked_rows"] == 16 and values["differing_rows"] == 0
+    pp = tuple(sorted({**problems.PROBLEMS["stochastic-depth"].defaults, **SMALL["stochastic-depth"]}.items()))
+    bad = run_cell(Cell("gradients", "stochastic-depth", pp, "reinforce", "torch-compile", **common))
+    assert len(bad) == 1 and bad[0]["status"] == "error"
+    assert "torch.compile could not compile" in bad[0]["message"] and "\n" not in bad[0]["message"]
+
+
+def test_report_style_tells_the_three_backends_apart():
+    from bench.report import style
+
+    backends = ["jax", "torch-compile", "torch"]
+    assert style.backend_order(backends) == ["torch", "torch-compile", "jax"]
+    assert len({style.linestyle(b) for b in backends}) == len({style.marker(b) for b in backends}) == 3
+    assert "compile" in style.backend_name("torch-compile") and style.backend_name("torch") != "torch-compile"
