@@ -16,6 +16,7 @@ whether or not its gradients grid lists it. Both are timed in this process, inte
   load                 the largest foreign CPU load seen, as a fraction of the machine (message: when)
   estimate_memory      bytes one estimate allocates beyond what was live before it (bench.memory)
   peak_host_memory     the cell's worker process's peak resident set size, whatever it held: not the estimate's
+  recompilations       torch-compile: graphs compiled after the first, for the estimator and its floor
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def speed(cell: Cell) -> list[dict[str, Any]]:
     status = c.reason or f"stable at attempt {c.attempts}"
     load = (f"foreign CPU before {c.load_before:.2f}, during {c.load_during[0]:.2f} then {c.load_during[1]:.2f}"
             " (fraction of the machine)")
-    return [
+    out = [
         row(cell, "time", c.time.median, c.time.stderr, unit="s"),
         row(cell, "time_iqr", c.time.iqr, unit="s"),
         row(cell, "floor_time", c.floor.median, c.floor.stderr, unit="s"),
@@ -62,3 +63,8 @@ def speed(cell: Cell) -> list[dict[str, Any]]:
         row(cell, "peak_host_memory", timing.host_peak_bytes(), unit="B",
             message="peak resident set size of the cell's process (ru_maxrss), not the estimate's"),
     ]
+    if cell.backend == "torch-compile":
+        from estimators.torch.compiled import recompilations
+
+        out.append(row(cell, "recompilations", float(recompilations())))
+    return out
