@@ -73,7 +73,8 @@ def _problems(text: str) -> dict[str, dict[str, Any]]:
         name = item.split(":")[0]
         if name not in PROBLEMS:
             raise UsageError(f"unknown problem {name!r}; valid: {', '.join(PROBLEMS)}")
-        params = {**PROBLEMS[name].defaults, **_assignments(item, PROBLEMS[name].defaults, name)}
+        known = {**PROBLEMS[name].defaults, **PROBLEMS[name].optional}
+        params = {**PROBLEMS[name].defaults, **_assignments(item, known, name)}
         problem = PROBLEMS[name].check(params)
         if problem:
             raise UsageError(problem)

@@ -140,7 +140,7 @@ def cells(suite: str, *, problems: dict[str, dict[str, Any]], estimators: list[t
     for key, pp in problems.items():
         problem = problem_name(key)
         for name, estimator_options in estimators:
-            if not PROBLEMS[problem].supports(name) or (suite == "speed" and name == "exact"):
+            if not PROBLEMS[problem].supports(name, pp) or (suite == "speed" and name == "exact"):
                 continue
             for backend in backends:
                 own = (problem_depths or {}).get(key, depths)
@@ -171,9 +171,9 @@ def training_cells(preset: dict[str, Any], *, backends: list[str], device: str, 
             batch: int, experiment: str) -> None:
         if problems and problem not in problems or estimators and name not in estimators:
             return
-        if not PROBLEMS[problem].supports(name):
-            return
         full = {**PROBLEMS[problem].defaults, **pp, **{k: v for k, v in data.items() if PROBLEMS[problem].uses_data}}
+        if not PROBLEMS[problem].supports(name, full):
+            return
         for seed in seeds or preset["training_seeds"]:
             for backend in backends:
                 opts = tuple(sorted({**options, **dict(budget)}.items()))

@@ -105,7 +105,7 @@ def _reference_backend() -> str:
 def cache_key(problem: str, pp: dict[str, Any], depth: int, seed: int, point: str, batch_size: int, device: str,
               settings: TruthSettings) -> dict[str, Any]:
     backend = _reference_backend()
-    name = REFERENCE[problems.PROBLEMS[problem].dist]
+    name = "vimco" if problems.iwae_k(pp) > 1 else REFERENCE[problems.PROBLEMS[problem].dist]
     return {"problem": problem, "params": pp, "depth": depth, "seed": seed, "point": point, "batch": batch_size,
             "device": device, "backend": backend, "estimator": name, "rel_se": settings.rel_se,
             "max_estimates": settings.max_estimates,

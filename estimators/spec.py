@@ -99,6 +99,8 @@ def even_chunks(n_rows: int, max_rows: int) -> int:
 # Each requirement, in words, for error messages.
 REQUIREMENTS = {
     "linear-gaussian-weights": "a model with linear Gaussian weights (problem bnn)",
+    "iwae-objective": "a VAE trained on the importance-weighted bound (sbn-vae or categorical-vae with "
+                      "objective=iwae:k=K, K >= 2)",
 }
 
 
@@ -144,6 +146,11 @@ SPECS: dict[str, Spec] = {
              "Grathwohl, Choi, Wu, Roeder & Duvenaud 2018, Backpropagation through the void (RELAX)",
              uniforms=2, state="trained", options=TRAINED,
              note="control variate eta*f(sigmoid(z/temperature)) + r(z), r a small MLP; all of it state"),
+        Spec("vimco", "score-function", True, (_B, _C), 1, False,
+             "Mnih & Rezende 2016, Variational inference for Monte Carlo objectives (VIMCO)",
+             requires="iwae-objective",
+             note="the K samples of the bound share leave-one-out baselines (each sample's log weight replaced "
+                  "by the others' mean); one estimator for the whole model, not per node"),
         Spec("deterministic", "deterministic", False, (_B, _C, _G), 1, True,
              "Seed 002: deterministic sigmoid network (no sampling); each node replaced by its mean", uniforms=0,
              note="estimates no stochastic objective: it returns the gradient of f(E[x]) (sigmoid(logits), "

@@ -38,7 +38,17 @@ TRAINED_STEPS = 200  # the "trained" point: Adam steps with the reference estima
 IMAGE = {"data": "digits", "data_dir": ""}
 WIDTH = Range(1, integer=True)
 DATA = {"data": datasets.DATASETS}
-VAE = {"variant": ("linear", "nonlinear"), **DATA}
+VAE = {"variant": ("linear", "nonlinear"), "objective": ("elbo", "iwae"), **DATA}
+# the VAEs' multi-sample bound: objective=iwae:k=K (Burda, Grosse & Salakhutdinov 2016)
+IWAE = {"objective": "elbo", "k": 1}
+# estimators whose gradient flows through the loss's value, so differentiating the bound through them is right;
+# a score-function estimator's per-sample signal would not be (VIMCO is the one built for the bound)
+VALUE_GRADIENT = ("pathwise", "straight-through", "relaxation", "deterministic")
+
+
+def iwae_k(params: dict[str, Any]) -> int:
+    """K of the importance-weighted bound a problem variant asks for (1: the ELBO)."""
+    return int(params.get("k", 1)) if params.get("objective") == "iwae" else 1
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,9 @@ class Problem:
     model: Callable[..., AbstractModel] | None = None
     ranges: dict[str, Range] = field(default_factory=dict)  # numeric parameters' domains
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # text parameters' values
+    # optional parameters with their defaults: part of a cell's parameters only when given, so adding one
+    # leaves every existing cell (and its result file) as it was
+    optional: dict[str, Any] = field(default_factory=dict)
 
     def check(self, params: dict[str, Any]) -> str:
         """'' when every parameter is inside its domain, else one line naming the first that is not."""
@@ -67,11 +80,14 @@ class Problem:
                 return f"{self.name}:{key}={value} {problem}"
         return ""
 
-    def supports(self, estimator: str) -> bool:
-        spec = SPECS[estimator]
-        requires = getattr(spec, "requires", "")
+    def supports(self, estimator: str, params: dict[str, Any] | None = None) -> bool:
+        """Whether the estimator applies here; with `params`, to this variant of the problem."""
+        spec, params = SPECS[estimator], params or {}
+        provides = self.provides + (("iwae-objective",) if iwae_k(params) > 1 else ())
+        if iwae_k(params) > 1 and not (spec.requires == "iwae-objective" or spec.family in VALUE_GRADIENT):
+            return False
         return (self.dist in spec.dists and estimator not in self.excludes
-                and (not requires or requires in self.provides))
+                and (not spec.requires or spec.requires in provides))
 
     @property
     def uses_data(self) -> bool:
@@ -90,7 +106,7 @@ def _vae(dist):
 
         width = int(pp["width"] if dist == "bernoulli" else pp["vars"])
         return DiscreteVAE(dist, n_pixels, width, depth, cats=int(pp.get("cats", 2)),
-                           nonlinear=pp["variant"] == "nonlinear", hidden=int(pp["hidden"]))
+                           nonlinear=pp["variant"] == "nonlinear", hidden=int(pp["hidden"]), iwae_k=iwae_k(pp))
 
     return make
 
@@ -130,12 +146,13 @@ PROBLEMS = {
                 {"width": 100, **IMAGE}, has_depth=True, model=_bsn, ranges={"width": WIDTH}, choices=DATA),
         Problem("sbn-vae", "bernoulli", "sigmoid belief net VAE, depth stochastic layers, -ELBO",
                 {"width": 200, "variant": "linear", "hidden": 100, **IMAGE}, has_depth=True,
-                excludes=("deterministic",), model=_vae("bernoulli"), ranges={"width": WIDTH, "hidden": WIDTH},
-                choices=VAE),
+                excludes=("deterministic",), model=_vae("bernoulli"),
+                ranges={"width": WIDTH, "hidden": WIDTH, "k": WIDTH}, choices=VAE, optional=IWAE),
         Problem("categorical-vae", "categorical", "VAE with vars categorical latents of cats classes, -ELBO",
                 {"vars": 20, "cats": 10, "variant": "linear", "hidden": 100, **IMAGE}, has_depth=True,
                 excludes=("deterministic",), model=_vae("categorical"),
-                ranges={"vars": WIDTH, "cats": Range(2, integer=True), "hidden": WIDTH}, choices=VAE),
+                ranges={"vars": WIDTH, "cats": Range(2, integer=True), "hidden": WIDTH, "k": WIDTH}, choices=VAE,
+                optional=IWAE),
         Problem("gaussian-vae", "gaussian", "seed 000 VAE: Gaussian latent, analytic KL; depth tanh layers",
                 {"latent": 8, "hidden": 64, **IMAGE}, has_depth=True, excludes=("deterministic",),
                 model=_gaussian_vae, ranges={"latent": WIDTH, "hidden": WIDTH}, choices=DATA),
@@ -191,7 +208,8 @@ def enumerable(problem: str, pp: dict[str, Any], depth: int) -> bool:
         return depth * int(pp["width"]) <= MAX_EXACT_UNITS
     if PROBLEMS[problem].model is None:
         return problem == "toy-bernoulli" and int(pp["units"]) <= MAX_EXACT_UNITS
-    return 0 < n_configurations(model_of(problem, pp, depth, 1)) <= 2**16
+    model = model_of(problem, pp, depth, 1)
+    return 0 < n_configurations(model) ** model.iwae_k <= 2**16
 
 
 def params_of(problem: str, pp: dict[str, Any], depth: int, seed: int, point: str = "init",
@@ -216,7 +234,7 @@ def _trained(problem: str, items: tuple, depth: int, seed: int, batch_size: int)
     from estimators import available_backends
 
     pp = dict(items)
-    name = TRAINING_REFERENCE[PROBLEMS[problem].dist]
+    name = "vimco" if iwae_k(pp) > 1 else TRAINING_REFERENCE[PROBLEMS[problem].dist]
     model = model_of(problem, pp, depth, batch_size, name)
     backend = "torch" if "torch" in available_backends() else "jax"
     run = training.train(problem, pp, model, name, backend=backend, device="cpu", seed=seed, lr=0.01,

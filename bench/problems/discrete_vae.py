@@ -8,6 +8,9 @@ between (the REBAR, RELAX and DisARM benchmarks). Per-example loss: the negative
     -ELBO = sum_l [log q(z_l | z_{l-1}) - log p(z_{l-1} | z_l)] - log p(z_{L-1}),   z_{-1} = x,
 
 split as local terms (layer l's sample and its parent) and the prior as the final term.
+With objective=iwae:k=K the loss is instead the importance-weighted bound -log 1/K sum_j exp(-(-ELBO)(z_j)) over
+K samples of each example (Burda, Grosse & Salakhutdinov 2016), which VIMCO is built for; the model engine
+draws and combines the K samples.
 Mnih & Gregor 2014; Tucker et al. 2017 (REBAR); Jang, Gu & Poole 2017 (categorical VAE).
 """
 
@@ -30,6 +33,7 @@ class DiscreteVAE(AbstractModel):
     cats: int = 2
     nonlinear: bool = False
     hidden: int = 100
+    iwae_k: int = 1  # K > 1: the loss is the K-sample importance-weighted bound (objective=iwae:k=K)
 
     @property
     def n_stochastic(self) -> int:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from estimators.registry import get
+from estimators.spec import SPECS
 
 Arrays = dict[str, Any]
 
@@ -34,6 +35,10 @@ class AbstractModel(ABC):
     dist: str
     n_stochastic: int  # stochastic layers the engine visits (a problem's `depth` may count other layers)
     per_draw_data: bool = True  # data has a leading draws axis (one example per draw); bnn keeps the batch inside
+    iwae_k: int = 1  # K > 1: the loss is the K-sample importance-weighted bound over K draws of each example
+
+    def node_shape(self, layer: int, n_draws: int) -> tuple[int, ...]:
+        return (n_draws * self.iwae_k, *self.event_shape(layer))
 
     @abstractmethod
     def init_params(self, seed: int) -> dict[str, np.ndarray]: ...
@@ -41,9 +46,6 @@ class AbstractModel(ABC):
     @abstractmethod
     def event_shape(self, layer: int) -> tuple[int, ...]:
         """Shape of one example's sample at a layer (the estimator's event)."""
-
-    def node_shape(self, layer: int, n_draws: int) -> tuple[int, ...]:
-        return (n_draws, *self.event_shape(layer))
 
     @abstractmethod
     def inputs(self, o: Any, p: Arrays, ctx: Arrays) -> Any:
@@ -78,9 +80,52 @@ class AbstractModel(ABC):
         return {}
 
 
+def iwae_bound(o: Any, loss: Any, k: int) -> Any:
+    """-log mean_j exp(-L_j) over the K samples of each draw: [rows, K * draws] -> [rows, draws]."""
+    grouped = loss.reshape(loss.shape[0], k, -1)
+    return float(np.log(k)) - o.logsumexp(-grouped, 1)
+
+
+def _tiled(model: AbstractModel, o: Any, ctx: Arrays) -> Arrays:
+    """The data repeated for the bound's K samples: draw j * draws + d is sample j of draw d."""
+    return {k: o.tile(v, model.iwae_k) for k, v in ctx.items()} if model.iwae_k > 1 else ctx
+
+
 def surrogate(model: AbstractModel, o: Any, name: str, p: Arrays, u: list[Any], states: list[Any], ctx: Arrays,
               options: dict[str, Any]) -> tuple[Any, list[Any]]:
-    """Per-example surrogate [rows, draws]: its value is the loss, its gradient the estimator's."""
+    """Per-example surrogate [rows, draws]: its value is the loss, its gradient the estimator's.
+
+    On the importance-weighted bound (iwae_k = K > 1) each draw's K samples are drawn as K draws and combined
+    here: estimators whose gradient flows through the loss's value (pathwise, straight-through, relaxations)
+    are differentiated through the bound; VIMCO (`requires="iwae-objective"`) gets the whole model's
+    per-sample losses and log q at once; the problems refuse every other estimator on this objective."""
+    ctx = _tiled(model, o, ctx)
+    if model.iwae_k > 1 and SPECS[name].requires == "iwae-objective":
+        return _whole_model(model, o, name, p, u, ctx), states
+    out, states = _nested(model, o, name, p, u, states, ctx, options)
+    return (iwae_bound(o, out, model.iwae_k) if model.iwae_k > 1 else out), states
+
+
+def _whole_model(model: AbstractModel, o: Any, name: str, p: Arrays, u: list[Any], ctx: Arrays) -> Any:
+    """An objective-level estimator (VIMCO): one plain pass with hard samples, loss and log q per sample."""
+    k = model.iwae_k
+    loss, log_q, h = model.direct_loss(o, p, ctx), 0.0, model.inputs(o, p, ctx)
+    for m in range(model.n_stochastic):
+        node = {key: o.broadcast_to(v, tuple(u[m].shape[1:])) for key, v in model.node(o, p, m, h, ctx).items()}
+        z = o.sg(o.dist.sample(model.dist, node, u[m][0]))
+        log_q = log_q + o.dist.log_prob(model.dist, node, z, len(model.event_shape(m)))
+        loss = loss + model.local_loss(o, p, m, z, h, ctx)
+        h = model.carry(o, p, m, z, h, ctx)
+    loss = loss + model.final_loss(o, p, h, ctx)
+
+    def grouped(x: Any) -> Any:  # [rows, K * draws] -> [rows, K, draws]
+        return o.broadcast_to(x, loss.shape).reshape(loss.shape[0], k, -1)
+
+    return get(name, o.name).surrogate(grouped(loss), grouped(log_q))
+
+
+def _nested(model: AbstractModel, o: Any, name: str, p: Arrays, u: list[Any], states: list[Any], ctx: Arrays,
+            options: dict[str, Any]) -> tuple[Any, list[Any]]:
     est, depth, dist = get(name, o.name).surrogate, model.n_stochastic, model.dist
     frozen = {k: o.sg(v) for k, v in p.items()}
     states = list(states)
@@ -137,10 +182,23 @@ def n_configurations(model: AbstractModel) -> int:
 
 
 def exact_objective(model: AbstractModel, o: Any, p: Arrays, ctx: Arrays) -> Any:
-    """Mean over the examples in ctx of E_q[loss], summing every joint configuration of the layers."""
-    if not 0 < n_configurations(model) <= MAX_JOINT_CONFIGS:
-        raise ValueError(f"{type(model).__name__} at this size has {n_configurations(model)} joint "
+    """Mean over the examples in ctx of E_q[loss], summing every joint configuration of the layers; on the
+    importance-weighted bound, every K-tuple of configurations (each sample of the bound is one)."""
+    k = model.iwae_k
+    if not 0 < n_configurations(model) ** k <= MAX_JOINT_CONFIGS:
+        raise ValueError(f"{type(model).__name__} at this size has {n_configurations(model)}^{k} joint "
                          f"configurations; exact enumeration allows 1 to {MAX_JOINT_CONFIGS}")
+    n_examples = len(next(iter(ctx.values())))
+    loss, log_q = _configuration_losses(model, o, p, ctx)  # [configurations, examples]
+    if k == 1:
+        return (o.exp(log_q) * loss).sum() / n_examples
+    tuples = o.asarray(np.array(list(itertools.product(range(len(loss)), repeat=k))))  # [T, K]
+    bound = float(np.log(k)) - o.logsumexp(-loss[tuples], 1)  # [T, examples]
+    return (o.exp(log_q[tuples].sum(1)) * bound).sum() / n_examples
+
+
+def _configuration_losses(model: AbstractModel, o: Any, p: Arrays, ctx: Arrays) -> tuple[Any, Any]:
+    """Per-sample loss and log q of every joint configuration (rows) for every example (columns)."""
     per_layer = [o.configurations(model.dist, model.event_shape(m)) for m in range(model.n_stochastic)]
     joint = np.array(list(itertools.product(*[range(len(c)) for c in per_layer]))).reshape(-1, len(per_layer))
     n_examples = len(next(iter(ctx.values())))
@@ -154,7 +212,7 @@ def exact_objective(model: AbstractModel, o: Any, p: Arrays, ctx: Arrays) -> Any
         loss = loss + model.local_loss(o, p1, m, z, h, ctx)
         h = model.carry(o, p1, m, z, h, ctx)
     loss = loss + model.final_loss(o, p1, h, ctx)
-    return (o.exp(logq) * loss).sum() / n_examples
+    return loss.reshape(len(joint), n_examples), logq.reshape(len(joint), n_examples)
 
 
 def forward(model: AbstractModel, o: Any, p: Arrays, ctx: Arrays, u: list[Any], mode: str,
@@ -162,8 +220,11 @@ def forward(model: AbstractModel, o: Any, p: Arrays, ctx: Arrays, u: list[Any], 
     """Per-example loss and metrics of one pass, for evaluation: p unreplicated, u[l] shaped like layer l's
     node parameters. mode: "stochastic" samples, "deterministic" takes each node's most likely value,
     "mean" feeds each node's mean on (the deterministic net: Bernoulli probabilities, softmax, loc). Bernoulli
-    nodes sample sigmoid(slope * logits), as seed 002's slope-annealed neurons do at inference too."""
+    nodes sample sigmoid(slope * logits), as seed 002's slope-annealed neurons do at inference too.
+    On the importance-weighted bound the loss is the K-sample bound and every other metric its samples' mean
+    (a VAE's `elbo` stays the single-sample ELBO)."""
     p1 = {k: v[None] for k, v in p.items()}
+    ctx = _tiled(model, o, ctx)
     loss, h = model.direct_loss(o, p1, ctx), model.inputs(o, p1, ctx)
     for m in range(model.n_stochastic):
         node = model.node(o, p1, m, h, ctx)
@@ -181,7 +242,11 @@ def forward(model: AbstractModel, o: Any, p: Arrays, ctx: Arrays, u: list[Any], 
         loss = loss + model.local_loss(o, p1, m, z, h, ctx)
         h = model.carry(o, p1, m, z, h, ctx)
     loss = loss + model.final_loss(o, p1, h, ctx)
-    return {"loss": loss[0], **{k: v[0] for k, v in model.metrics(o, p1, h, ctx, loss).items()}}
+    metrics = model.metrics(o, p1, h, ctx, loss)
+    if model.iwae_k > 1:
+        k = model.iwae_k
+        return {"loss": iwae_bound(o, loss, k)[0], **{n: v[0].reshape(k, -1).mean(0) for n, v in metrics.items()}}
+    return {"loss": loss[0], **{k: v[0] for k, v in metrics.items()}}
 
 
 def dense(p: Arrays, name: str, h: Any, inner: int = 1) -> Any:
@@ -205,7 +270,7 @@ def build(model: AbstractModel, name: str, arrays: dict[str, np.ndarray], data: 
     from bench.problems.ops import ops
     from estimators import PARAM_NAMES
     from estimators.registry import driver_of
-    from estimators.spec import SPECS, draw_counts, surrogate_options
+    from estimators.spec import draw_counts, surrogate_options
 
     spec, o = SPECS[name], ops(backend, device)
     driver = driver_of(backend)

@@ -16,4 +16,5 @@ from estimators.torch import (  # noqa: F401
     st,
     st_gumbel,
     st_sigmoid,
+    vimco,
 )
