@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 import estimators
 from bench import executors, report, sweep
 from bench.budget import default_budget, parse_bytes
+from bench.claims import CLAIMS
 from bench.experiments import EXPERIMENTS
 from bench.problems import PROBLEMS, parse_value
 from bench.problems.data import DATASETS, DataError, load
@@ -133,6 +134,8 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--estimators", help=f"comma-separated, options as NAME:KEY=VALUE (gumbel-softmax:tau=0.5), "
                                         f"from: {', '.join(estimators.names())}")
     p.add_argument("--problems", help="comma-separated; parameters as NAME:KEY=VALUE, e.g. toy-bernoulli:t=0.49")
+    p.add_argument("--claims", help="gradients suite: run only these papers' claims' cells (comma-separated, "
+                                    "from: " + ", ".join(CLAIMS) + "; 'all' for every one)")
     p.add_argument("--depths", help="comma-separated depths (chain problem)")
     p.add_argument("--batch-sizes", help="comma-separated examples per estimate")
     p.add_argument("--n-samples", help="comma-separated draws per example (rloo: at least 2)")
@@ -225,6 +228,14 @@ def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
             preset, backends=backends, device=args.device, data=data, problems=chosen,
             estimators=[n for n, _ in chosen_estimators] if chosen_estimators else None,
             seeds=[args.seed] if args.seed_given else None)
+    if args.claims:
+        if suite != "gradients":
+            raise UsageError("--claims selects gradients cells; run it with the gradients suite")
+        ids = list(CLAIMS) if args.claims == "all" else _names(args.claims, list(CLAIMS), "claim")
+        return [dataclasses.replace(c, settings=_settings(args, preset)) for c in sweep.claim_cells(
+            ids, backends=_backends(args.backend, args.device), device=args.device, seed=args.seed,
+            data=data, n_estimates=_ints(args.n_estimates, "n-estimates", minimum=2)[0] if args.n_estimates
+            else preset["n_estimates"])]
     names = chosen_estimators or [(n, {}) for n in (preset["speed_estimators"] if speed else preset["estimators"])]
     chosen = _problems(args.problems) if args.problems else {
         k: {**PROBLEMS[sweep.problem_name(k)].defaults, **v} for k, v in preset["problems"].items()
@@ -241,6 +252,12 @@ def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
         else preset["n_estimates"], points=tuple(preset["points"]),
         problem_depths=None if args.depths or speed else preset.get("problem_depths"),
     )
+    if suite == "gradients" and not (args.problems or args.estimators or args.depths or args.batch_sizes
+                                     or args.n_samples):  # the preset's own grid: its papers' claims too
+        cells += sweep.claim_cells(preset.get("claims", []), backends=_backends(args.backend, args.device),
+                                   device=args.device, seed=args.seed, data=data,
+                                   n_estimates=_ints(args.n_estimates, "n-estimates", minimum=2)[0]
+                                   if args.n_estimates else preset["n_estimates"])
     settings = _settings(args, preset)
     return [dataclasses.replace(c, settings=settings) for c in cells]
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bench.claims import CLAIMS
 from bench.experiments import EXPERIMENTS
 from bench.problems import PROBLEMS, enumerable
 from estimators.spec import SPECS
@@ -29,7 +30,7 @@ class Cell:
     n_estimates: int
     lr: float = 0.0  # training suite only
     options: tuple[tuple[str, Any], ...] = ()  # estimator options, gradient point, training options
-    experiment: str = ""  # training cells that reproduce a seed experiment
+    experiment: str = ""  # training cells that reproduce a seed experiment, gradients cells of a paper's claim
     # how to run it, not what it measures (memory budget, truth precision, cache folder): not in the id
     settings: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
 
@@ -69,6 +70,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "truth_max_estimates": 20_000,
         "points": ["init"],
         "experiments": list(EXPERIMENTS),
+        "claims": list(CLAIMS),
         "training_steps": 100,
         "training_seeds": [0],
         "training_grid": {},
@@ -90,6 +92,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "truth_max_estimates": 200_000,
         "points": ["init", "trained"],
         "experiments": list(EXPERIMENTS),
+        "claims": list(CLAIMS),
         "training_steps": 500,
         "training_seeds": [0, 1, 2],
         "training_grid": {"problems": ["sbn-vae", "categorical-vae", "gaussian-vae", "bnn", "stochastic-depth"],
@@ -119,6 +122,7 @@ PRESETS["paper"] = {
     "n_estimates": 2_000,
     "truth_rel_se": 0.05,
     "truth_max_estimates": 100_000,
+    "claims": [],  # the papers' claims run at their own small sizes, in the quick and full presets
 }
 TRAINING_BATCH = 50  # seed 002's minibatch
 EVAL_EVERY = 25  # steps: one epoch of the digits data
@@ -156,6 +160,25 @@ def cells(suite: str, *, problems: dict[str, dict[str, Any]], estimators: list[t
                                 c = Cell(suite, problem, tuple(sorted(pp.items())), name, backend, device, depth,
                                          batch, n, seed, n_estimates, options=options)
                                 out.setdefault(c.id, c)
+    return list(out.values())
+
+
+def claim_cells(ids: list[str], *, backends: list[str], device: str, seed: int, n_estimates: int,
+                data: dict[str, Any]) -> list[Cell]:
+    """The gradients cells of the papers' claims (bench/claims.py), each tagged with its claim's id."""
+    out: dict[str, Cell] = {}
+    for claim_id in ids:
+        c = CLAIMS[claim_id]
+        problem = PROBLEMS[c.problem]
+        pp = {**problem.defaults, **c.problem_params, **{k: v for k, v in data.items() if problem.uses_data}}
+        for arm in c.arms:
+            if not problem.supports(arm.estimator, pp):
+                raise ValueError(f"claim {c.id}: {arm.estimator} does not apply to {c.problem}")
+            for backend in backends:
+                cell = Cell("gradients", c.problem, tuple(sorted(pp.items())), arm.estimator, backend, device,
+                            c.depth, c.batch_size, arm.n_samples, seed, n_estimates,
+                            options=tuple(sorted(arm.options.items())), experiment=c.id)
+                out.setdefault(cell.id, cell)
     return list(out.values())
 
 

@@ -73,7 +73,8 @@ class Range:
 
 
 OPTION_RANGES = {"tau": Range(0, lo_open=True), "slope": Range(0, lo_open=True), "decay": Range(0, 1, hi_open=True),
-                 "warmup": Range(0, integer=True), "states": Range(1, integer=True)}
+                 "warmup": Range(0, integer=True), "states": Range(1, integer=True),
+                 "baseline": Range(0, 1, integer=True)}
 
 
 def driver_options(spec: Spec, options: dict) -> dict:
@@ -148,9 +149,9 @@ SPECS: dict[str, Spec] = {
              note="control variate eta*f(sigmoid(z/temperature)) + r(z), r a small MLP; all of it state"),
         Spec("vimco", "score-function", True, (_B, _C), 1, False,
              "Mnih & Rezende 2016, Variational inference for Monte Carlo objectives (VIMCO)",
-             requires="iwae-objective",
+             requires="iwae-objective", options={"baseline": 1.0},
              note="the K samples of the bound share leave-one-out baselines (each sample's log weight replaced "
-                  "by the others' mean); one estimator for the whole model, not per node"),
+                  "by the others' mean); one estimator for the whole model, not per node; baseline=0 drops them"),
         Spec("deterministic", "deterministic", False, (_B, _C, _G), 1, True,
              "Seed 002: deterministic sigmoid network (no sampling); each node replaced by its mean", uniforms=0,
              note="estimates no stochastic objective: it returns the gradient of f(E[x]) (sigmoid(logits), "

@@ -101,12 +101,13 @@ def surrogate(model: AbstractModel, o: Any, name: str, p: Arrays, u: list[Any], 
     per-sample losses and log q at once; the problems refuse every other estimator on this objective."""
     ctx = _tiled(model, o, ctx)
     if model.iwae_k > 1 and SPECS[name].requires == "iwae-objective":
-        return _whole_model(model, o, name, p, u, ctx), states
+        return _whole_model(model, o, name, p, u, ctx, options), states
     out, states = _nested(model, o, name, p, u, states, ctx, options)
     return (iwae_bound(o, out, model.iwae_k) if model.iwae_k > 1 else out), states
 
 
-def _whole_model(model: AbstractModel, o: Any, name: str, p: Arrays, u: list[Any], ctx: Arrays) -> Any:
+def _whole_model(model: AbstractModel, o: Any, name: str, p: Arrays, u: list[Any], ctx: Arrays,
+                 options: dict[str, Any]) -> Any:
     """An objective-level estimator (VIMCO): one plain pass with hard samples, loss and log q per sample."""
     k = model.iwae_k
     loss, log_q, h = model.direct_loss(o, p, ctx), 0.0, model.inputs(o, p, ctx)
@@ -121,7 +122,7 @@ def _whole_model(model: AbstractModel, o: Any, name: str, p: Arrays, u: list[Any
     def grouped(x: Any) -> Any:  # [rows, K * draws] -> [rows, K, draws]
         return o.broadcast_to(x, loss.shape).reshape(loss.shape[0], k, -1)
 
-    return get(name, o.name).surrogate(grouped(loss), grouped(log_q))
+    return get(name, o.name).surrogate(grouped(loss), grouped(log_q), **options)
 
 
 def _nested(model: AbstractModel, o: Any, name: str, p: Arrays, u: list[Any], states: list[Any], ctx: Arrays,

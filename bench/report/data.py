@@ -119,8 +119,10 @@ def _wide(rows: pd.DataFrame, metrics: list[str], extra: list[str]) -> pd.DataFr
 
 
 def gradients(rows: pd.DataFrame) -> pd.DataFrame:
-    """Gradient metrics per configuration, gradient point and parameter group."""
-    return _wide(rows[rows.suite == "gradients"], GRADIENT_METRICS, ["point", "param_group"])
+    """Gradient metrics per configuration, gradient point and parameter group; the papers' claims' cells
+    (tagged with their claim) have their own table, so they never double a configuration of the grid."""
+    own = rows.experiment.fillna("") == "" if "experiment" in rows else True
+    return _wide(rows[(rows.suite == "gradients") & own], GRADIENT_METRICS, ["point", "param_group"])
 
 
 def stability(frame: pd.DataFrame) -> pd.Series:

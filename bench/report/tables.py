@@ -167,6 +167,22 @@ def findings(rows: pd.DataFrame) -> list[Block]:
                   [[str(v) for v in r] for r in table[columns].itertuples(index=False)])]
 
 
+def claims(rows: pd.DataFrame) -> list[Block]:
+    """The recent estimators' papers' claims against what the gradients suite measured (bench.claims)."""
+    from bench.claims import compare
+
+    table = compare(rows)
+    if (table.agrees == "n/a").all():
+        return [Para("_No paper's claim could be checked with these results (`bench run gradients` with a preset "
+                     "runs their cells)._")]
+    columns = ["seed", "experiment", "seed_conclusion", "suite_finding", "agrees"]
+    return [Para("Each claim's arms run at one small size with an exact truth (bench/claims.py); a claim holds "
+                 "when every ordering it states is beyond two standard errors of the difference. The metric is "
+                 "the whole gradient's, averaged over backends."),
+            Table(["paper", "claim", "paper's claim", "suite's finding", "agrees"],
+                  [[str(v) for v in r] for r in table[columns].itertuples(index=False)])]
+
+
 def failed(cells: pd.DataFrame) -> list[Block]:
     if cells.empty:
         return [Para("None: every cell finished.")]

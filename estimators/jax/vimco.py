@@ -40,8 +40,9 @@ def leave_one_out(loss: jax.Array) -> jax.Array:
 
 
 @register("vimco", "jax")
-def vimco(loss: jax.Array, log_q: jax.Array) -> jax.Array:
-    """Per-example surrogate [..., examples] from per-sample losses and log q, both [..., K, examples]."""
+def vimco(loss: jax.Array, log_q: jax.Array, baseline: float = 1.0) -> jax.Array:
+    """Per-example surrogate [..., examples] from per-sample losses and log q, both [..., K, examples];
+    baseline=0 drops the leave-one-out baselines (the bound's plain score-function gradient, for comparison)."""
     value = bound(loss)
-    signal = sg(value)[..., None, :] - leave_one_out(sg(loss))
+    signal = sg(value)[..., None, :] - baseline * leave_one_out(sg(loss))
     return value + (signal * (log_q - sg(log_q))).sum(-2)

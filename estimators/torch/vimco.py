@@ -39,8 +39,9 @@ def leave_one_out(loss: Tensor) -> Tensor:
 
 
 @register("vimco", "torch")
-def vimco(loss: Tensor, log_q: Tensor) -> Tensor:
-    """Per-example surrogate [..., examples] from per-sample losses and log q, both [..., K, examples]."""
+def vimco(loss: Tensor, log_q: Tensor, baseline: float = 1.0) -> Tensor:
+    """Per-example surrogate [..., examples] from per-sample losses and log q, both [..., K, examples];
+    baseline=0 drops the leave-one-out baselines (the bound's plain score-function gradient, for comparison)."""
     value = bound(loss)
-    signal = (value.detach()[..., None, :] - leave_one_out(loss.detach()))
+    signal = value.detach()[..., None, :] - baseline * leave_one_out(loss.detach())
     return value + (signal * (log_q - log_q.detach())).sum(-2)
