@@ -134,8 +134,6 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--estimators", help=f"comma-separated, options as NAME:KEY=VALUE (gumbel-softmax:tau=0.5), "
                                         f"from: {', '.join(estimators.names())}")
     p.add_argument("--problems", help="comma-separated; parameters as NAME:KEY=VALUE, e.g. toy-bernoulli:t=0.49")
-    p.add_argument("--claims", help="gradients suite: run only these papers' claims' cells (comma-separated, "
-                                    "from: " + ", ".join(CLAIMS) + "; 'all' for every one)")
     p.add_argument("--depths", help="comma-separated depths (chain problem)")
     p.add_argument("--batch-sizes", help="comma-separated examples per estimate")
     p.add_argument("--n-samples", help="comma-separated draws per example (rloo: at least 2)")
@@ -171,6 +169,10 @@ def parser() -> Parser:
     run = sub.add_parser("run", help="run one suite")
     run.add_argument("suite", help=f"one of: {', '.join(SUITES)}")
     _add_sweep_options(run)
+    run.add_argument("--claims", help="gradients suite: only these papers' claims' cells (comma-separated, from: "
+                                      + ", ".join(CLAIMS) + "; or all)")
+    run.add_argument("--experiments", help="training suite: only these experiments (comma-separated, from: "
+                                           + ", ".join(EXPERIMENTS) + ")")
     rep = sub.add_parser("report", help="render results into reports/")
     rep.add_argument("--results", default="results")
     rep.add_argument("--out", default="reports")
@@ -224,11 +226,16 @@ def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
                              "training experiments set their own")
         chosen = list(dict.fromkeys(sweep.problem_name(k) for k in _problems(args.problems))) if args.problems \
             else None
+        if getattr(args, "experiments", None):
+            preset = {**preset, "experiments": _names(args.experiments, list(EXPERIMENTS), "experiment"),
+                      "training_grid": {}}
         return sweep.training_cells(
             preset, backends=backends, device=args.device, data=data, problems=chosen,
             estimators=[n for n, _ in chosen_estimators] if chosen_estimators else None,
             seeds=[args.seed] if args.seed_given else None)
-    if args.claims:
+    if getattr(args, "experiments", None):
+        raise UsageError("--experiments selects training cells; run it with the training suite")
+    if getattr(args, "claims", None):
         if suite != "gradients":
             raise UsageError("--claims selects gradients cells; run it with the gradients suite")
         ids = list(CLAIMS) if args.claims == "all" else _names(args.claims, list(CLAIMS), "claim")

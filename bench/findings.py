@@ -88,6 +88,13 @@ def _fvae(c: Curves) -> tuple[str, bool]:
     return f"held-out ELBO: reparam {a:.2f} vs score function {b:.2f} nats", a > b
 
 
+def _fdisarm(c: Curves) -> tuple[str, bool]:
+    final = {label: _final(c, label) for label in c}
+    text = "held-out ELBO: " + ", ".join(f"{label} {v:.2f}" for label, v in sorted(final.items(), key=lambda x: -x[1]))
+    rest = [v for label, v in final.items() if label not in ("DisARM", "RELAX")]
+    return text, final["DisARM"] > max(rest) and final["DisARM"] >= final["RELAX"] - 0.5
+
+
 RULES: dict[str, Callable[[Curves], tuple[str, bool]]] = {
     "002-1": _f1,
     "002-2": lambda c: _pairs(c, "sigmoid-adjusted", "pass-through", (0.1, 0.3, 1.0)),
@@ -96,6 +103,8 @@ RULES: dict[str, Callable[[Curves], tuple[str, bool]]] = {
     "002-8": _f8,
     "002-depth": _fdepth,
     "000-vae": _fvae,
+    "disarm-linear": _fdisarm,
+    "disarm-nonlinear": _fdisarm,
 }
 
 
@@ -108,6 +117,6 @@ def compare(df: pd.DataFrame) -> pd.DataFrame:
         else:
             finding, same = RULES[exp_id](c)
             agrees = "yes" if same else "no"
-        out.append({"seed": exp_id.split("-")[0], "experiment": exp_id, "seed_conclusion": e.claim,
+        out.append({"seed": e.source or exp_id.split("-")[0], "experiment": exp_id, "seed_conclusion": e.claim,
                     "suite_finding": finding, "agrees": agrees})
     return pd.DataFrame(out, columns=COLUMNS)

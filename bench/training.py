@@ -2,8 +2,10 @@
 against steps and against training wall-clock time (evaluation excluded).
 
 The estimator's surrogate gives each step's gradient; running estimator state (EMA baselines) is carried
-from step to step. REBAR's and RELAX's control-variate parameters stay at their initial values here
-(training them jointly is not implemented), which the README says.
+from step to step. Trained state (REBAR's temperature and eta, RELAX's control variate, NVIL's baseline) is
+trained jointly, as the papers do: each step also takes an Adam step (STATE_LR) on the squared norm of that
+step's gradient estimate, whose gradient with respect to the state is the estimate's variance's (the mean does
+not depend on the state of an unbiased estimator).
 Seed 002's slope annealing multiplies the `slope` option by `slope_anneal` after every epoch.
 """
 
@@ -24,6 +26,7 @@ from estimators.registry import get
 from estimators.spec import SPECS, surrogate_options
 
 OPTIMIZERS = ("sgd", "adam")
+STATE_LR = 0.01  # Adam on the trained estimator state
 EVAL_MODES = ("stochastic", "deterministic", "mean")
 
 
@@ -88,7 +91,7 @@ def _torch_loop(model: AbstractModel, name: str, device: str, seed: int, lr: flo
                 n_samples: int, mode: str):
     import torch
 
-    from estimators.torch.driver import uniforms
+    from estimators.torch.driver import leaves, uniforms
 
     o, dev = ops("torch", device), torch.device(device)
     theta = {k: o.asarray(v).requires_grad_() for k, v in model.init_params(seed).items()}
@@ -99,6 +102,8 @@ def _torch_loop(model: AbstractModel, name: str, device: str, seed: int, lr: flo
               if spec.state else None for m in range(model.n_stochastic)]
     n_draws, n_u = _n_draws(name, n_samples)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    state_params = [t.requires_grad_() for t in leaves(states)] if spec.state == "trained" else []
+    state_opt = torch.optim.Adam(state_params, lr=STATE_LR) if state_params else None
 
     def step(data: dict[str, np.ndarray], opts: dict[str, Any]) -> float:
         nonlocal states
@@ -108,7 +113,15 @@ def _torch_loop(model: AbstractModel, name: str, device: str, seed: int, lr: flo
         out, new_states = surrogate(model, o, name, {k: v[None] for k, v in theta.items()}, u, states, ctx, opts)
         loss = out.mean()
         opt.zero_grad()
-        loss.backward()
+        if state_opt is None:
+            loss.backward()
+        else:  # the estimate's own gradient with respect to the state: its variance, minimised jointly
+            grads = torch.autograd.grad(loss, list(theta.values()), create_graph=True, allow_unused=True)
+            state_opt.zero_grad()
+            sum((g**2).sum() for g in grads if g is not None).backward(inputs=state_params)
+            state_opt.step()
+            for t, g in zip(theta.values(), grads):
+                t.grad = None if g is None else g.detach()
         opt.step()
         if spec.state == "running":
             states = [{k: tuple(t.detach() for t in v) for k, v in s.items()} for s in new_states]
@@ -140,8 +153,9 @@ def _jax_loop(model: AbstractModel, name: str, device: str, seed: int, lr: float
     states = [est.init_state({k: model.event_shape(m) for k in PARAM_NAMES[model.dist]}, seed + m, device)
               if spec.state else None for m in range(model.n_stochastic)]
     n_draws, n_u = _n_draws(name, n_samples)
+    state_tx = optax.adam(STATE_LR)
     box = {"theta": theta, "opt": tx.init(theta), "states": states, "key": jax.random.PRNGKey(seed),
-           "eval_key": jax.random.PRNGKey(seed + 1)}
+           "eval_key": jax.random.PRNGKey(seed + 1), "state_opt": state_tx.init(states)}
 
     def loss_fn(th, st, key, ctx, opts):
         draws = ctx["x"].shape[0] if model.per_draw_data else n_draws
@@ -150,11 +164,22 @@ def _jax_loop(model: AbstractModel, name: str, device: str, seed: int, lr: float
         out, st = surrogate(model, o, name, {k: v[None] for k, v in th.items()}, u, st, ctx, opts)
         return out.mean(), st
 
-    @jax.jit
-    def jit_step(th, opt_state, st, key, ctx, opts):
+    def estimate(th, st, key, ctx, opts):
         (loss, new_st), grads = jax.value_and_grad(loss_fn, has_aux=True)(th, st, key, ctx, opts)
+        second_moment = sum((g**2).sum() for g in jax.tree_util.tree_leaves(grads))
+        return second_moment, (loss, new_st, grads)
+
+    @jax.jit
+    def jit_step(th, opt_state, st, state_opt, key, ctx, opts):
+        if spec.state == "trained":  # the estimate's own gradient with respect to the state: its variance
+            state_grads, (loss, new_st, grads) = jax.grad(estimate, argnums=1, has_aux=True)(th, st, key, ctx, opts)
+            state_updates, state_opt = state_tx.update(state_grads, state_opt, st)
+            new_st = optax.apply_updates(st, state_updates)
+        else:
+            _, (loss, new_st, grads) = estimate(th, st, key, ctx, opts)
+            new_st = new_st if spec.state == "running" else st
         updates, opt_state = tx.update(grads, opt_state, th)
-        return optax.apply_updates(th, updates), opt_state, (new_st if spec.state == "running" else st), loss
+        return optax.apply_updates(th, updates), opt_state, new_st, state_opt, loss
 
     @jax.jit
     def jit_eval(th, ctx, key, slope):
@@ -166,8 +191,8 @@ def _jax_loop(model: AbstractModel, name: str, device: str, seed: int, lr: float
     def step(data: dict[str, np.ndarray], opts: dict[str, Any]) -> float:
         box["key"], key = jax.random.split(box["key"])
         ctx = {k: o.asarray(np.concatenate([v] * n_draws) if model.per_draw_data else v) for k, v in data.items()}
-        box["theta"], box["opt"], box["states"], loss = jit_step(box["theta"], box["opt"], box["states"], key, ctx,
-                                                                  {k: float(v) for k, v in opts.items()})
+        box["theta"], box["opt"], box["states"], box["state_opt"], loss = jit_step(
+            box["theta"], box["opt"], box["states"], box["state_opt"], key, ctx, {k: float(v) for k, v in opts.items()})
         return float(jax.block_until_ready(loss))
 
     def evaluate(data: dict[str, np.ndarray], slope: float) -> dict[str, float]:

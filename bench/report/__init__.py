@@ -93,7 +93,7 @@ def _training(rows: pd.DataFrame, train: pd.DataFrame, plots: Path) -> list[Bloc
     for title, part, note in figures:
         image = trainplots.curves(part, plots, f"training-{_slug(title)}", title, note)
         out += [image] if image else []
-    return out + [Heading(3, "Seed 002's findings against the suite's")] + tables.findings(rows)
+    return out + [Heading(3, "The seeds' and the DisARM paper's findings against the suite's")] + tables.findings(rows)
 
 
 def build(results: data.Results, source: Path, plots: Path) -> list[Block]:
