@@ -212,7 +212,7 @@ def training_cells(preset: dict[str, Any], *, backends: list[str], device: str, 
     grid = preset["training_grid"]
     for problem in grid.get("problems", []):
         for name in SPECS:
-            if SPECS[name].family in ("exact",) or SPECS[name].state == "trained":
+            if SPECS[name].family in ("exact",):
                 continue
             for lr in grid["lrs"]:
                 add(problem, SMALL.get(problem, {}), name, lr, {"optimizer": grid["optimizer"]}, grid["depth"],
