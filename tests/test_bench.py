@@ -154,8 +154,27 @@ def test_resume_after_a_killed_run(tmp_path):
     (["run", "training", "--estimators", "st-sigmoid:slope=2"], "apply to the gradients and speed suites"),
     (["run", "training", "--backend", "torch-compile"], "torch-compile is for the gradients and speed suites"),
     (["all", "--backend", "torch,torch-compile"], "torch-compile is for the gradients and speed suites"),
+    (["run", "gradients", "--claims", "nope"], "valid: reinmax, gumbel-rao"),
+    (["run", "speed", "--claims", "vimco"], "run it with the gradients suite"),
+    (["run", "gradients", "--experiments", "disarm-linear"], "run it with the training suite"),
+    (["run", "training", "--experiments", "disarm"], "valid: 002-1"),
+    (["run", "gradients", "--problems", "sbn-vae:objective=iwae:k=0"], "sbn-vae:k=0 must be an integer >= 1"),
+    (["run", "gradients", "--problems", "sbn-vae:objective=bound"], "must be one of elbo, iwae"),
 ])
-def test_bad_input_is_one_line_and_exit_2(args, message):
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    """In process (the same `main` the module entry point calls; the subprocess test below covers the entry)."""
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0] and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("args,message", [(["run", "nope"], "valid: gradients, speed, training"),
+                                          (["run", "gradients", "--device", "cuda"], "sees no GPU")])
+def test_bad_input_through_the_module_entry_point(args, message):
     result = run_cli(*args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -1,0 +1,50 @@
+"""The papers' claims (bench/claims.py): every claim's arms make cells the suite can run, and the verdict
+reads the rows back right, agreeing only when each stated ordering is beyond two standard errors."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from bench import claims, sweep
+from bench.claims import CLAIMS
+
+
+def test_every_claim_makes_runnable_cells_for_every_arm():
+    for claim_id, c in CLAIMS.items():
+        cells = sweep.claim_cells([claim_id], backends=["torch", "jax"], device="cpu", seed=0, n_estimates=100,
+                                  data={})
+        assert len(cells) == 2 * len(c.arms), claim_id  # arms differ: no two collapse into one cell
+        assert {cell.experiment for cell in cells} == {claim_id}
+
+
+def _rows(claim_id: str, values: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    c = CLAIMS[claim_id]
+    out = []
+    for arm in c.arms:
+        value, se = values[arm.label]
+        for backend in ("torch", "jax"):
+            out.append({"suite": "gradients", "experiment": c.id, "estimator": arm.estimator, "backend": backend,
+                        "n_samples": arm.n_samples, "options": json.dumps(arm.options), "metric": c.metric,
+                        "param_group": "all", "status": "ok", "value": value, "stderr": se})
+    return pd.DataFrame(out)
+
+
+@pytest.mark.parametrize("values,agrees", [
+    ({"nvil": (1.0, 0.1), "reinforce": (2.0, 0.1)}, "yes"),  # 7 standard errors below
+    ({"nvil": (1.9, 0.1), "reinforce": (2.0, 0.1)}, "no"),  # within noise: not shown
+    ({"nvil": (3.0, 0.1), "reinforce": (2.0, 0.1)}, "no"),  # the other way round
+])
+def test_verdict_needs_each_ordering_beyond_two_standard_errors(values, agrees):
+    table = claims.compare(_rows("nvil", values)).set_index("experiment")
+    assert table.loc["nvil", "agrees"] == agrees
+    assert table.drop("nvil").agrees.eq("n/a").all()  # claims without rows are not run, not failed
+
+
+def test_an_ordered_claim_needs_every_step():
+    ok = {"K=100": (1.0, 0.05), "K=10": (2.0, 0.05), "K=1": (3.0, 0.05)}
+    assert claims.compare(_rows("gumbel-rao", ok)).set_index("experiment").loc["gumbel-rao", "agrees"] == "yes"
+    broken = {**ok, "K=10": (0.9, 0.05)}
+    assert claims.compare(_rows("gumbel-rao", broken)).set_index("experiment").loc["gumbel-rao", "agrees"] == "no"
