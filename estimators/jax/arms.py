@@ -1,17 +1,17 @@
 """ARMS (antithetic REINFORCE multi-sample) for Bernoulli nodes: n >= 2 draws made negatively correlated by a
 Dirichlet copula, with a leave-one-out baseline and a correction for their correlation.
 
-From n iid uniforms v_k: d = e / sum(e), e = -log v (d ~ Dirichlet(1, ..., 1)), u_k = (1 - d_k)^(n - 1)
-(each marginally U(0, 1)); b_k = 1[u_k < p] if p < 1/2, else 1[1 - u_k < p], p = sigmoid(phi). Then
+From n iid uniforms v_k: e = -log v, d = e / sum(e) ~ Dirichlet(1, ..., 1), c_k = (1 - d_k)^(n - 1), each
+marginally U(0, 1); b_k = 1[c_k < p] if p < 1/2, else 1[1 - c_k < p], p = sigmoid(phi). Then
 
-    g = n / (n - 1) * 1/n sum_k (f(b_k) - 1/n sum_j f(b_j)) (b_k - p) * p (1 - p) / (p - P(b_j = b_k = 1))
+    g = 1/(n - 1) sum_k (f(b_k) - 1/n sum_j f(b_j)) (b_k - p) * p (1 - p) / (p - q),   q = P(b_j = b_k = 1)
 
-with P(b_j = b_k = 1) = max(2 p^(1/(n-1)) - 1, 0)^(n-1) for p < 1/2 and 2p - 1 + the same at 1 - p otherwise.
-The leave-one-out estimator of correlated draws has mean (1 - rho) * gradient, rho = (q - p^2) / (p(1 - p))
-the draws' correlation; the last factor is 1 / (1 - rho). With n = 2 the copula gives the antithetic pair
-(c, 1 - c), the factor is sigmoid(|phi|), and g is DisARM's estimate on the uniforms c (where p < 1/2) or 1 - c
-(iid U(0, 1) as well). Dimitriev & Zhou (2021), ARMS: Antithetic-REINFORCE-Multi-Sample gradient for binary
-variables; follows their code (github.com/alekdimi/arms, networks.py, grad_type 'arms').
+q = max(2 p^(1/(n-1)) - 1, 0)^(n-1) for p < 1/2, and 2p - 1 + the same at 1 - p otherwise. Leave-one-out
+on correlated draws has mean (1 - rho) * gradient, rho = (q - p^2) / (p (1 - p)) their correlation, and the
+last factor is 1 / (1 - rho). With n = 2 the copula gives the antithetic pair (c, 1 - c), the factor is
+sigmoid(|phi|), and g is DisARM's estimate on the uniforms c (where p < 1/2) or 1 - c (iid U(0, 1) as well).
+Dimitriev & Zhou (2021), ARMS: Antithetic-REINFORCE-Multi-Sample gradient for binary variables; follows their
+code (github.com/alekdimi/arms, networks.py, grad_type 'arms').
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def copula_uniforms(v: Array) -> Array:
 
 def gap(m: Array, n: int) -> Array:
     """p - P(b_j = 1, b_k = 1) for two of the n copula draws, from m = min(p, 1 - p) (no cancellation near p = 1):
-    P(u_j < m, u_k < m) = max(2 m^(1/(n-1)) - 1, 0)^(n-1), and for p >= 1/2 the joint is 2p - 1 + that."""
+    P(c_j < m, c_k < m) = max(2 m^(1/(n-1)) - 1, 0)^(n-1), and for p >= 1/2 the joint is 2p - 1 + that."""
     return m - jnp.maximum(2 * m ** (1 / (n - 1)) - 1, 0) ** (n - 1)
 
 

@@ -9,12 +9,13 @@ Neural variational inference and learning in belief networks, sec. 3 and Algorit
 Here x, the input C_psi sees, is the node's own parameters (logits, or loc and scale), per example: they are
 computed from the model's input and the parent layer, never from the node's sample, so the baseline keeps
 the estimator unbiased. As in reinforce-ema the state {net, adam_m, adam_v, signal} is explicit and a step
-uses the state from *before* its update: psi takes one Adam step (lr `baseline_lr`) on the regression loss
+uses the state from *before* its update: psi takes one Adam step (lr `baseline_lr`; Adam rather than the
+paper's SGD, so its steps stay bounded whatever the scale of the node's parameters) on the regression loss
 mean (l - c - C_psi(x))^2 / 2, and c, v their EMA steps, for the next call. The paper updates c and v from
 the current minibatch before using them, which leaks the sample into its baseline; this does not.
-normalise=1 divides by a frozen running std: the estimate is then unbiased for the gradient divided by n, not
-for the gradient (n rescales the score term only, as the paper does for its inference network), so it is off
-by default and for measurement.
+normalise=1 divides by the running std; with the state frozen (measurement) the estimate is unbiased for the
+gradient divided by n, not for the gradient (n rescales the score term only, as the paper does for its
+inference network), so it is off by default.
 """
 
 from __future__ import annotations
