@@ -16,6 +16,7 @@ Family = Literal[
     "relaxation",
     "control-variate",
     "antithetic",
+    "measure-valued",
     "exact",
     "deterministic",
 ]
@@ -41,6 +42,9 @@ class Spec:
     # What the estimator needs from a model beyond its distribution ("" = any node of a supported dist will do).
     # A problem declares what it provides; the single-node API (grad_samples) rejects any non-empty requirement.
     requires: str = ""
+    # further f-evaluations per draw for each coordinate of the node (measure-valued: the cost grows with the
+    # number of coordinates, evals_per_sample + evals_per_coordinate * coordinates per draw)
+    evals_per_coordinate: int = 0
 
 
 DRIVER_OPTIONS = ("warmup", "states")
@@ -74,7 +78,8 @@ class Range:
 
 OPTION_RANGES = {"tau": Range(0, lo_open=True), "slope": Range(0, lo_open=True), "decay": Range(0, 1, hi_open=True),
                  "warmup": Range(0, integer=True), "states": Range(1, integer=True),
-                 "baseline": Range(0, 1, integer=True)}
+                 "baseline": Range(0, 1, integer=True), "baseline_lr": Range(0),
+                 "normalise": Range(0, 1, integer=True)}
 
 
 def driver_options(spec: Spec, options: dict) -> dict:
@@ -163,5 +168,22 @@ SPECS: dict[str, Spec] = {
              requires="linear-gaussian-weights",
              note="needs a model whose Gaussian nodes are the weights of a linear layer: the model samples each "
                   "example's pre-activations instead of a shared weight draw (bnn)"),
+        Spec("nvil", "score-function", True, (_B, _C, _G), 1, False,
+             "Mnih & Gregor 2014, Neural variational inference and learning in belief networks (NVIL)",
+             state="running", options={"decay": 0.8, "baseline_lr": 0.01, "normalise": 0.0, "warmup": 100},
+             note="baseline c + C_psi(node parameters), C_psi a one-hidden-layer net fitted online (Adam) to the "
+                  "learning signal, all from earlier steps only, so it stays unbiased; normalise=1 divides the "
+                  "centred signal by max(1, running std): then unbiased only up to that frozen scale"),
+        Spec("arms", "antithetic", True, (_B,), 1, False,
+             "Dimitriev & Zhou 2021, ARMS: Antithetic-REINFORCE-Multi-Sample gradient for binary variables",
+             multi_sample=True,
+             note="n_samples >= 2 draws, negatively correlated through a Dirichlet copula, share a leave-one-out "
+                  "baseline rescaled by p(1-p)/(p - P(b_j = b_k = 1)); n_samples=2 is DisARM"),
+        Spec("measure-valued", "measure-valued", True, (_G,), 1, False,
+             "Mohamed, Rosca, Figurnov & Mnih 2020, Monte Carlo gradient estimation in machine learning (sec. 6)",
+             uniforms=4, evals_per_coordinate=3,
+             note="weak derivative per coordinate: loc from f at loc +- scale*W (one Weibull(sqrt 2, 2) draw W for "
+                  "both), scale from f at loc + scale*M (double-sided Maxwell) against the draw itself: 1 + 3 "
+                  "f-evaluations per coordinate"),
     ]
 }

@@ -10,7 +10,8 @@ from tests.truths import BACKENDS, f6
 
 SIX = {"logits": np.zeros(6, np.float32)}
 CATALOG = ["exact", "reinforce", "reinforce-ema", "rloo", "arm", "disarm", "st", "st-sigmoid", "gumbel-softmax",
-           "st-gumbel", "rebar", "relax", "deterministic", "reparam", "local-reparam"]
+           "st-gumbel", "rebar", "relax", "deterministic", "reparam", "local-reparam", "nvil", "arms",
+           "measure-valued"]
 
 
 def test_catalog_and_specs():

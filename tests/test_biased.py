@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import estimators
-from tests.truths import BACKENDS, POINTS, bernoulli_expectation, bernoulli_truth, df6_numpy, f6, variance_and_se
+from tests.truths import BACKENDS, POINTS, bernoulli_expectation, bernoulli_truth, df6_numpy, f6, variance_and_se, xp
 
 N = 20_000
 AWAY = POINTS["bernoulli"]["away"]
@@ -89,3 +89,18 @@ def test_deterministic_is_the_gradient_of_f_at_the_mean(backend):
     np.testing.assert_allclose(g[0], expected, rtol=1e-4, atol=1e-6)
     assert np.all(g.std(0) < 1e-5)
     assert np.max(np.abs(g[0] - bernoulli_truth(AWAY))) > 1e-2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nvil_normalise_rescales_by_the_frozen_std(backend):
+    """normalise=1 divides the centred signal by max(1, sqrt(v)): with a frozen state (c = 1.5, v = 16) the mean is
+    the gradient / 4, clearly not the gradient; normalise=0 (the default) on the same state is unbiased."""
+    _, arr = xp(backend)
+    state = {**estimators.get("nvil", backend).init_state({"logits": (6,)}),
+             "signal": (arr(np.float32(1.5)), arr(np.float32(16.0)), arr(np.float32(0.0)))}
+    truth = bernoulli_truth(AWAY)
+    scaled = rows("nvil", backend, state=state, warmup=0, normalise=1)
+    assert np.all(np.abs((scaled.mean(0) - truth / 4) / se(scaled)) < 4)
+    assert np.max(np.abs((scaled.mean(0) - truth) / se(scaled))) > 10
+    plain = rows("nvil", backend, state=state, warmup=0)
+    assert np.all(np.abs((plain.mean(0) - truth) / se(plain)) < 4)

@@ -3,9 +3,9 @@ reparameterization trick. Their objectives have no closed form, so:
 
   - the math is pinned by a hand-written NumPy forward pass (z = loc) and the analytic KLs by Monte Carlo;
   - torch and JAX compute the same loss from the same uniforms;
-  - unbiasedness: reinforce, rloo (VAE) and local-reparam (BNN) match a reference (reparam) by a two-sample
-    z-test on every parameter entry (reinforce on the BNN's ~1,300 weights is so noisy that this only catches
-    gross errors; local-reparam against reparam is sharp);
+  - unbiasedness: reinforce, rloo, nvil, measure-valued (VAE), nvil and local-reparam (BNN) match a reference
+    (reparam) by a two-sample z-test on every parameter entry (reinforce on the BNN's ~1,300 weights is so noisy
+    that this only catches gross errors; local-reparam against reparam is sharp);
   - the local reparameterization trick lowers the variance of the BNN's gradient (the point of the trick).
 
 Thresholds. An entry's z = (mean_a - mean_b) / sqrt(se_a^2 + se_b^2) is ~N(0, 1) when both are unbiased. A
@@ -110,6 +110,9 @@ UNBIASED_CASES = [  # (model, estimator) against reparam on the weight-sampled (
     ("vae", "rloo"),
     ("bnn", "reinforce"),
     ("bnn-local", "local-reparam"),
+    ("vae", "nvil"),
+    ("vae", "measure-valued"),
+    ("bnn", "nvil"),
 ]
 
 

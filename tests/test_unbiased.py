@@ -57,3 +57,23 @@ def test_chain_every_layer_unbiased(name, backend, point):
         else:
             z = z_scores(g[k], truth[k])
             assert np.all(np.abs(z) < 4), (k, z)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n,point", [(3, "zero"), (5, "away")])
+def test_arms_unbiased_with_more_than_two_draws(n, point, backend):
+    """The parametrized tests run multi-sample estimators with 2 draws, where ARMS's copula is the antithetic
+    pair (DisARM); with 3 and 5 draws the Dirichlet copula correlates them and the correction p(1-p)/(p - joint)
+    is not DisARM's: single node and every layer of the chain, 3 draws at logits 0 and 5 away from them."""
+    prob = problem("bernoulli", point)
+    g = estimators.grad_samples("arms", prob.f(backend), prob.params, dist="bernoulli", backend=backend,
+                                n_estimates=N, n_samples=n, seed=3)["logits"]
+    z = z_scores(g, prob.truth["logits"])
+    assert np.all(np.abs(z) < 4), z
+    chain = importlib.import_module(f"estimators.{backend}.chain")
+    params = chain_points()[point]
+    truth = chain.exact_gradient(params)
+    rows = chain.grad_samples("arms", params, n_estimates=N, n_samples=n, seed=4)
+    for k in params:
+        z = z_scores(rows[k], truth[k])
+        assert np.all(np.abs(z) < 4), (k, z)

@@ -2,11 +2,14 @@
 
 from estimators.jax import (  # noqa: F401
     arm,
+    arms,
     deterministic,
     disarm,
     exact,
     gumbel_softmax,
     local_reparam,
+    measure_valued,
+    nvil,
     rebar,
     reinforce,
     reinforce_ema,
