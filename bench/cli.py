@@ -225,8 +225,9 @@ def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
             estimators=[n for n, _ in chosen_estimators] if chosen_estimators else None,
             seeds=[args.seed] if args.seed_given else None)
     names = chosen_estimators or [(n, {}) for n in (preset["speed_estimators"] if speed else preset["estimators"])]
+    listed = {**preset["problems"], **(preset.get("speed_variants", {}) if speed else {})}
     chosen = _problems(args.problems) if args.problems else {
-        k: {**PROBLEMS[sweep.problem_name(k)].defaults, **v} for k, v in preset["problems"].items()
+        k: {**PROBLEMS[sweep.problem_name(k)].defaults, **v} for k, v in listed.items()
         if not (speed and preset["speed_problems"]) or sweep.problem_name(k) in preset["speed_problems"]}
     problems = {k: {**pp, **{d: v for d, v in data.items() if d in pp}} for k, pp in chosen.items()}
     cells = sweep.cells(

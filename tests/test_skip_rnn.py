@@ -154,3 +154,19 @@ def test_straight_through_is_biased_on_the_skip_rnn(backend):
     truth = gradient(backend, lambda p: M.exact_objective(model, o, p, ctx), params)["gate0_w"]
     g = _estimate(model, "st", params, data, backend, 5_000)["gate0_w"]
     assert np.abs((g.mean(0) - truth) / (g.std(0, ddof=1) / np.sqrt(len(g)))).max() > 10
+
+
+def test_quick_preset_times_three_open_rates_and_enumerates_depth_one():
+    """The speed suite sees skip-rnn mostly closed, at its default and fully open (a ratio under the floor is
+    real there: Problem.skips); the gradients suite keeps to depth 1, where exact enumeration is cheap."""
+    from bench import cli
+
+    def grid(suite):
+        args = cli.parser().parse_args(["run", suite, "--preset", "quick"])
+        args.seed, args.seed_given = 0, False
+        return [c for c in cli._grid(args, suite) if c.problem == "skip-rnn"]
+
+    assert {c.params["gate_bias"] for c in grid("speed")} == {-2.0, 1.0, 40.0}
+    assert P.PROBLEMS["skip-rnn"].skips
+    assert {c.depth for c in grid("gradients")} == {1}
+    assert {c.estimator for c in grid("gradients")} >= {"exact", "reinforce", "disarm", "st"}

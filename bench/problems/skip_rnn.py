@@ -96,9 +96,12 @@ class SkipRNN(AbstractModel):
             new = _update_open(self, o, p, m, z, i, h)
         else:  # z * cell + (1 - z) * h: exactly the cell or exactly h at z in {0, 1}, as the skip path gives
             new = z * self.cell(o, p, m, i, h) + (1 - z) * h
-        parts = [prev[..., :m * self.width], new, prev[..., (m + 1) * self.width:-1], prev[..., -1:] + z]
+        # the update count only feeds the open-rate metric: kept out of the gradient, which then never runs
+        # through its slice of the state (each slice's backward writes a zero tensor of the whole state)
+        parts = [prev[..., :m * self.width] if m else None, new,
+                 prev[..., (m + 1) * self.width:-1] if m + 1 < self.depth else None, o.sg(prev[..., -1:] + z)]
         lead = new.shape[:-1]
-        state = o.concat([o.broadcast_to(a, (*lead, a.shape[-1])) for a in parts], -1)
+        state = o.concat([o.broadcast_to(a, (*lead, a.shape[-1])) for a in parts if a is not None], -1)
         if self.window and (t + 1) % self.window == 0 and m == self.depth - 1 and t + 1 < self.steps:
             state = o.sg(state)  # truncated BPTT: no gradient flows back across this boundary
         return state
@@ -127,21 +130,20 @@ def _update_open(model: SkipRNN, o: Any, p: Arrays, m: int, z: Any, i: Any, h: A
     import torch
 
     shape = torch.broadcast_shapes(z.shape[:-1], h.shape[:-1], i.shape[:-1])
-    h = h.expand(*shape, h.shape[-1])
-    keep = (z[..., 0] > 0.5).expand(shape)
+    keep = (z[..., 0] > 0.5).expand(shape).reshape(-1)
     if not bool(keep.any()):
-        return h
+        return h.expand(*shape, h.shape[-1])
     if bool(keep.all()):  # nothing to skip: no gather and scatter either
         return model.cell(o, p, m, i, h)
-    i = i.expand(*shape, i.shape[-1])
+    idx = keep.nonzero()[:, 0]  # flat example index; one lookup serves the gathers and the scatter
+    h = h.expand(*shape, h.shape[-1]).reshape(-1, h.shape[-1])
+    i = i.expand(*shape, i.shape[-1]).reshape(-1, i.shape[-1]).index_select(0, idx)
     names = (f"in{m}_w", f"in{m}_b", f"rec{m}_w")
     if p[names[0]].shape[0] == 1:  # one row (training, the speed suite): one set of weights for every example
         w_in, b_in, w_rec = (p[k][0] for k in names)
-        new = torch.tanh(i[keep] @ w_in + b_in + h[keep] @ w_rec)
+        new = torch.tanh(i @ w_in + b_in + h.index_select(0, idx) @ w_rec)
     else:
-        rows = torch.arange(shape[-2], device=h.device).reshape(-1, 1).expand(shape)[keep]  # rows axis is [-2]
+        rows = torch.arange(shape[-2], device=h.device).reshape(-1, 1).expand(shape).reshape(-1)[idx]  # rows: [-2]
         w_in, b_in, w_rec = (p[k][rows] for k in names)
-        new = torch.tanh((i[keep][:, None] @ w_in)[:, 0] + b_in + (h[keep][:, None] @ w_rec)[:, 0])
-    out = h.clone()
-    out[keep] = new
-    return out
+        new = torch.tanh((i[:, None] @ w_in)[:, 0] + b_in + (h.index_select(0, idx)[:, None] @ w_rec)[:, 0])
+    return h.index_copy(0, idx, new).reshape(*shape, h.shape[-1])
