@@ -13,7 +13,7 @@ import estimators
 from bench import executors, report, sweep
 from bench.budget import default_budget, parse_bytes
 from bench.experiments import EXPERIMENTS
-from bench.problems import PROBLEMS, parse_value
+from bench.problems import PROBLEMS, model_of, parse_value
 from bench.problems.data import DATASETS, DataError, load
 from bench.sweep import PRESETS, SUITES
 from estimators.spec import OPTION_RANGES
@@ -230,6 +230,8 @@ def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
         k: {**PROBLEMS[sweep.problem_name(k)].defaults, **v} for k, v in listed.items()
         if not (speed and preset["speed_problems"]) or sweep.problem_name(k) in preset["speed_problems"]}
     problems = {k: {**pp, **{d: v for d, v in data.items() if d in pp}} for k, pp in chosen.items()}
+    for k, pp in problems.items():
+        _fits(sweep.problem_name(k), pp)
     cells = sweep.cells(
         suite, problems=problems, estimators=names, backends=_backends(args.backend, args.device),
         device=args.device, depths=_ints(args.depths, "depths") if args.depths else (
@@ -243,6 +245,16 @@ def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
     )
     settings = _settings(args, preset)
     return [dataclasses.replace(c, settings=settings) for c in cells]
+
+
+def _fits(name: str, pp: dict[str, Any]) -> None:
+    """Parameters each inside its domain may still not fit together or the data (skip-rnn's steps must divide
+    the image's pixels): the model refuses them when built, and that is one line too."""
+    if PROBLEMS[name].model is not None:
+        try:
+            model_of(name, pp, 1, 1)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def _executor(args: argparse.Namespace) -> executors.Executor:

@@ -170,3 +170,11 @@ def test_quick_preset_times_three_open_rates_and_enumerates_depth_one():
     assert P.PROBLEMS["skip-rnn"].skips
     assert {c.depth for c in grid("gradients")} == {1}
     assert {c.estimator for c in grid("gradients")} >= {"exact", "reinforce", "disarm", "st"}
+
+
+def test_steps_that_do_not_divide_the_image_are_one_line_and_exit_2(capsys, tmp_path):
+    from bench import cli
+
+    assert cli.main(["run", "gradients", "--problems", "skip-rnn:steps=3", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "steps=3 must divide the 64 inputs" in err
