@@ -14,7 +14,7 @@ from bench import executors, report, sweep
 from bench.budget import default_budget, parse_bytes
 from bench.claims import CLAIMS
 from bench.experiments import EXPERIMENTS
-from bench.problems import PROBLEMS, parse_value
+from bench.problems import PROBLEMS, model_of, parse_value
 from bench.problems.data import DATASETS, DataError, load
 from bench.sweep import PRESETS, SUITES
 from estimators.spec import OPTION_RANGES
@@ -244,10 +244,13 @@ def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
             data=data, n_estimates=_ints(args.n_estimates, "n-estimates", minimum=2)[0] if args.n_estimates
             else preset["n_estimates"])]
     names = chosen_estimators or [(n, {}) for n in (preset["speed_estimators"] if speed else preset["estimators"])]
+    listed = {**preset["problems"], **(preset.get("speed_variants", {}) if speed else {})}
     chosen = _problems(args.problems) if args.problems else {
-        k: {**PROBLEMS[sweep.problem_name(k)].defaults, **v} for k, v in preset["problems"].items()
+        k: {**PROBLEMS[sweep.problem_name(k)].defaults, **v} for k, v in listed.items()
         if not (speed and preset["speed_problems"]) or sweep.problem_name(k) in preset["speed_problems"]}
     problems = {k: {**pp, **{d: v for d, v in data.items() if d in pp}} for k, pp in chosen.items()}
+    for k, pp in problems.items():
+        _fits(sweep.problem_name(k), pp)
     cells = sweep.cells(
         suite, problems=problems, estimators=names, backends=_backends(args.backend, args.device),
         device=args.device, depths=_ints(args.depths, "depths") if args.depths else (
@@ -267,6 +270,16 @@ def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
                                    if args.n_estimates else preset["n_estimates"])
     settings = _settings(args, preset)
     return [dataclasses.replace(c, settings=settings) for c in cells]
+
+
+def _fits(name: str, pp: dict[str, Any]) -> None:
+    """Parameters each inside its domain may still not fit together or the data (skip-rnn's steps must divide
+    the image's pixels): the model refuses them when built, and that is one line too."""
+    if PROBLEMS[name].model is not None:
+        try:
+            model_of(name, pp, 1, 1)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def _executor(args: argparse.Namespace) -> executors.Executor:

@@ -53,15 +53,23 @@ class Cell:
 
 
 SMALL = {"bsn": {"width": 3}, "sbn-vae": {"width": 3}, "categorical-vae": {"vars": 2, "cats": 3},
-         "stochastic-depth": {"width": 16}}  # enumerable at depths 1-2: exact truths
+         "stochastic-depth": {"width": 16},  # enumerable at depths 1-2: exact truths
+         "skip-rnn": {"width": 16}}  # 8 gates a layer: 2^8 configurations at depth 1, a reference truth at depth 3
+# (skip-rnn at depth 2 has 2^16 configurations: enumerable, but the nested exact estimator would carry 16 axes of 2)
+# the speed suite's skip-rnn at two more open rates (sigmoid(-2) = 12% at initialisation, and every gate open):
+# torch skips a closed gate's step, JAX masks it, so their times part as the open rate falls
+SPEED_VARIANTS = {"skip-rnn:sparse": {"width": 16, "gate_bias": -2.0},
+                  "skip-rnn:open": {"width": 16, "gate_bias": 40.0}}
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "problems": {"toy-bernoulli": {}, "toy-gaussian": {}, "chain": {}, **SMALL, "gaussian-vae": {}, "bnn": {}},
         "estimators": list(SPECS),
         "speed_estimators": ["reinforce", "disarm", "st", "reparam", "local-reparam"],
-        "speed_problems": ["toy-bernoulli", "chain", "bsn", "stochastic-depth", "bnn"],
+        "speed_problems": ["toy-bernoulli", "chain", "bsn", "stochastic-depth", "skip-rnn", "bnn"],
+        "speed_variants": SPEED_VARIANTS,
         "speed_depths": [2],
         "depths": [1, 2],
+        "problem_depths": {"skip-rnn": [1]},
         "batch_sizes": [4],
         "speed_batch_sizes": [4],  # the gradients batch: variance x time joins cell by cell
         "n_samples": [1],
@@ -82,8 +90,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "estimators": list(SPECS),
         "speed_estimators": list(SPECS),
         "speed_problems": None,  # every problem of the preset
+        "speed_variants": SPEED_VARIANTS,
         "speed_depths": [1, 2, 4],
         "depths": [1, 2, 3, 4],
+        "problem_depths": {"skip-rnn": [1, 3]},
         "batch_sizes": [1, 16, 64],
         "speed_batch_sizes": [1, 64, 1024],
         "n_samples": [1, 4],
@@ -95,7 +105,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "claims": list(CLAIMS),
         "training_steps": 500,
         "training_seeds": [0, 1, 2],
-        "training_grid": {"problems": ["sbn-vae", "categorical-vae", "gaussian-vae", "bnn", "stochastic-depth"],
+        "training_grid": {"problems": ["sbn-vae", "categorical-vae", "gaussian-vae", "bnn", "stochastic-depth",
+                                       "skip-rnn"],
                           "lrs": [0.001, 0.003, 0.01], "optimizer": "adam", "depth": 2, "batch_size": 32},
     },
 }
@@ -207,8 +218,8 @@ def training_cells(preset: dict[str, Any], *, backends: list[str], device: str, 
     for exp_id in preset["experiments"]:
         e = EXPERIMENTS[exp_id]
         for run in e.runs:
-            add(e.problem, e.problem_params, run.estimator, run.lr, {"optimizer": e.optimizer, **run.options},
-                run.depth, TRAINING_BATCH, e.id)
+            add(e.problem, {**e.problem_params, **run.problem_params}, run.estimator, run.lr,
+                {"optimizer": e.optimizer, **run.options}, run.depth, TRAINING_BATCH, e.id)
     grid = preset["training_grid"]
     for problem in grid.get("problems", []):
         for name in SPECS:

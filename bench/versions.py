@@ -23,6 +23,7 @@ PROBLEM_FILES = {
     "bsn": ("bench/problems/bsn.py",), "sbn-vae": ("bench/problems/discrete_vae.py",),
     "categorical-vae": ("bench/problems/discrete_vae.py",), "gaussian-vae": ("bench/problems/gaussian_vae.py",),
     "bnn": ("bench/problems/bnn.py",), "stochastic-depth": ("bench/problems/stochastic_depth.py",),
+    "skip-rnn": ("bench/problems/skip_rnn.py",),
 }
 SUITE_FILES = {
     "gradients": ("bench/suites/gradients.py", "bench/moments.py", "bench/metrics.py", "bench/truths.py",

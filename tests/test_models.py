@@ -1,4 +1,4 @@
-"""The discrete model problems (bsn, sbn-vae, categorical-vae, stochastic-depth): the engine's nested exact
+"""The discrete model problems (bsn, sbn-vae, categorical-vae, stochastic-depth, skip-rnn): the engine's nested exact
 estimator against autodiff of the enumerated objective, the enumerated objective against a NumPy brute force,
 torch against JAX on the same samples, unbiased estimators against the exact gradient (z-test), and a short
 training run per estimator that lowers the held-out loss."""
@@ -20,8 +20,8 @@ from estimators.spec import SPECS
 from tests.truths import BACKENDS
 
 SMALL = {"bsn": {"width": 3}, "sbn-vae": {"width": 2, "variant": "nonlinear", "hidden": 8},
-         "categorical-vae": {"vars": 2, "cats": 3}, "stochastic-depth": {"width": 6}}
-CASES = [("bsn", 2), ("sbn-vae", 2), ("categorical-vae", 2), ("stochastic-depth", 3)]
+         "categorical-vae": {"vars": 2, "cats": 3}, "stochastic-depth": {"width": 6}, "skip-rnn": {"width": 4}}
+CASES = [("bsn", 2), ("sbn-vae", 2), ("categorical-vae", 2), ("stochastic-depth", 3), ("skip-rnn", 1)]
 
 
 def _setup(problem: str, depth: int, batch_size: int = 3, estimator: str = ""):
@@ -95,7 +95,8 @@ def test_torch_and_jax_objectives_equal_on_the_same_samples(problem, depth):
 
 UNBIASED = [("bsn", 2, "disarm"), ("bsn", 2, "reinforce-ema"), ("sbn-vae", 2, "arm"), ("sbn-vae", 2, "rloo"),
             ("categorical-vae", 2, "rloo"), ("stochastic-depth", 3, "reinforce"), ("stochastic-depth", 3, "disarm"),
-            ("sbn-vae", 2, "arms"), ("categorical-vae", 2, "nvil")]
+            ("sbn-vae", 2, "arms"), ("categorical-vae", 2, "nvil"), ("skip-rnn", 1, "reinforce"),
+            ("skip-rnn", 1, "disarm")]
 
 
 def draws(name: str) -> int:
@@ -131,7 +132,7 @@ def test_straight_through_is_biased_on_the_bsn():
 
 TRAINABLE = [("bsn", n) for n in SPECS if P.PROBLEMS["bsn"].supports(n) and n != "exact"] + [
     ("categorical-vae", n) for n in ("reinforce", "reinforce-ema", "rloo", "gumbel-softmax", "st-gumbel")] + [
-    ("stochastic-depth", "disarm")]
+    ("stochastic-depth", "disarm"), ("skip-rnn", "disarm")]
 
 
 @pytest.mark.parametrize("problem,name", TRAINABLE)

@@ -9,6 +9,7 @@ categorical-vae   VAE with categorical latents (discrete_vae.py)
 gaussian-vae      seed 000's VAE, Gaussian latent, analytic KL (gaussian_vae.py)
 bnn               Bayesian neural net, mean-field Gaussian weights (bnn.py)
 stochastic-depth  seed 001's stochastic ResNet with learnable survival (stochastic_depth.py)
+skip-rnn          seed 001's recurrent half: an RNN over image rows with a stochastic update gate per step (skip_rnn.py)
 
 Truths (bench/truths.py): closed forms for the toys; exact enumeration of every joint configuration when there
 are at most 2^16 of them; otherwise a cached reference estimate whose covariance is carried into every metric.
@@ -59,6 +60,8 @@ class Problem:
     defaults: dict[str, Any] = field(default_factory=dict)
     has_depth: bool = False
     provides: tuple[str, ...] = ()  # model structure some estimators require (Spec.requires)
+    # torch skips work the floor does (a closed gate's step, a dropped block): a time below the floor's is real
+    skips: bool = False
     # estimators the gradients and training suites leave out here; the speed suite still times "deterministic"
     # on every problem as its floor (a VAE whose latents are replaced by their means is an autoencoder, not
     # the model under study, but it costs what the model's pass costs without sampling)
@@ -130,6 +133,14 @@ def _stochastic_depth(pp, depth, batch_size, estimator, n_pixels):
     return StochasticDepth(n_pixels, int(pp["width"]), depth)
 
 
+def _skip_rnn(pp, depth, batch_size, estimator, n_pixels):
+    from bench.problems.skip_rnn import SkipRNN
+
+    steps = int(pp["steps"]) or int(round(np.sqrt(n_pixels)))  # 0: one step per image row
+    return SkipRNN(n_pixels, int(pp["width"]), depth, steps, penalty=float(pp["penalty"]),
+                   gate_bias=float(pp["gate_bias"]), window=int(pp["window"]))
+
+
 PROBLEMS = {
     p.name: p
     for p in [
@@ -163,7 +174,13 @@ PROBLEMS = {
                 excludes=("measure-valued",), model=_bnn, ranges={"hidden": WIDTH}, choices=DATA),
         Problem("stochastic-depth", "bernoulli", "seed 001 stochastic ResNet: depth blocks kept w.p. sigmoid(theta)",
                 {"width": 32, **IMAGE}, has_depth=True, model=_stochastic_depth, ranges={"width": WIDTH},
-                choices=DATA),
+                choices=DATA, skips=True),
+        Problem("skip-rnn", "bernoulli", "Skip RNN over image rows (steps, 0 = one per row): a Bernoulli update "
+                "gate per step and layer, penalty per update, gate_bias shifts the open rate, truncated BPTT "
+                "window (0 = full)", {"width": 32, "steps": 0, "penalty": 0.01, "gate_bias": 1.0, "window": 0, **IMAGE},
+                has_depth=True, model=_skip_rnn, skips=True,
+                ranges={"width": WIDTH, "steps": Range(0, integer=True), "penalty": Range(0),
+                        "window": Range(0, integer=True)}, choices=DATA),
     ]
 }
 POINTS = ("init", "trained")
