@@ -62,17 +62,18 @@ def _carry(model, theta, z, prev, ctx, layer=3):
     return model.carry(o, theta, layer, z, prev, ctx)
 
 
-@pytest.mark.parametrize("rows", [1, 5])
-def test_torch_skip_path_equals_the_masked_computation(rows):
+@pytest.mark.parametrize("rows,lead", [(1, ()), (5, ()), (5, (2,))])
+def test_torch_skip_path_equals_the_masked_computation(rows, lead):
     """The same values and parameter gradients whether the cell runs on the open examples alone (z without a
-    gradient path) or everywhere and is masked (z carrying one, as straight-through's does)."""
+    gradient path) or everywhere and is masked (z carrying one, as straight-through's does); `lead` is a
+    sample axis in front of the rows, as RLOO's draws and the enumeration's configurations add."""
     import torch
 
     model, params, data = _setup(2, batch_size=7, steps=4)
     rng = np.random.default_rng(0)
     ctx = {k: torch.as_tensor(v) for k, v in data.items()}
     prev = torch.as_tensor(rng.normal(size=(rows, 7, 2 * model.width + 1)).astype(np.float32))
-    z = torch.as_tensor((rng.uniform(size=(rows, 7, 1)) < 0.4).astype(np.float32))
+    z = torch.as_tensor((rng.uniform(size=(*lead, rows, 7, 1)) < 0.4).astype(np.float32))
     out = {}
     for path, zz in (("skip", z), ("masked", z.clone().requires_grad_())):
         theta = {k: torch.as_tensor(np.repeat(v[None], rows, 0)).requires_grad_() for k, v in params.items()}
