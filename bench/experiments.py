@@ -85,7 +85,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         *[Experiment(f"disarm-{variant}", "sbn-vae", {"width": 200, "variant": variant, "hidden": 200}, "adam",
                      "the DisARM paper's benchmark (Dong et al. 2020, sigmoid belief net VAE with 200-unit layers, "
                      f"{variant}): DisARM reaches a better held-out ELBO than ARM, RLOO with 2 samples and "
-                     "REINFORCE-EMA, and about RELAX's",
+                     "REINFORCE-EMA (RELAX reported beside them)",
                      tuple(Run(label, est, DISARM_LR) for label, est in DISARM_RUNS), metric="elbo",
                      source="Dong et al. 2020 (DisARM)")
           for variant in ("linear", "nonlinear")],

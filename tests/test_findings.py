@@ -67,3 +67,21 @@ def test_a_missing_open_rate_leaves_the_finding_open():
     df = _frame(BASE, RATE)
     out = findings.compare(df[~((df.metric == "open_rate") & (df.estimator == "st"))])
     assert out[out.experiment == "001-skip-rnn"].iloc[0].agrees == "n/a"
+
+
+def _disarm_frame(elbo: dict[str, float]) -> pd.DataFrame:
+    e = EXPERIMENTS["disarm-linear"]
+    cells = sweep.training_cells({**sweep.PRESETS["full"], "experiments": [e.id], "training_grid": {}},
+                                 backends=["torch"], device="cpu", data={"data": "digits", "data_dir": ""},
+                                 seeds=[0])
+    label = {run.estimator: run.label for run in e.runs}
+    return pd.DataFrame([{**row(c, "elbo", v), "step": step} for c in cells
+                         for step, v in ((0, -60.0), (250, elbo[label[c.estimator]]), (500, elbo[label[c.estimator]]))])
+
+
+@pytest.mark.parametrize("disarm,agrees", [(-26.0, "yes"), (-26.9, "no"), (-26.97, "no")])
+def test_the_disarm_benchmark_finding_needs_a_margin(disarm, agrees):
+    """DisARM must lead ARM, RLOO and REINFORCE-EMA by more than the evaluation noise (0.05 nats)."""
+    elbo = {"DisARM": disarm, "ARM": -26.92, "RLOO (2 samples)": -26.93, "RELAX": -25.0, "REINFORCE-EMA": -28.0}
+    got = findings.compare(_disarm_frame(elbo)).set_index("experiment").loc["disarm-linear"]
+    assert got.agrees == agrees, got.suite_finding
