@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,9 +22,11 @@ from bench.problems.model import AbstractModel, forward, surrogate
 from bench.problems.ops import ops
 from estimators import PARAM_NAMES
 from estimators.registry import get
-from estimators.spec import SPECS, surrogate_options
+from estimators.spec import OPTION_RANGES, SPECS, surrogate_options
 
 OPTIMIZERS = ("sgd", "adam")
+# integer options (gumbel-rao's k) set array shapes: the JAX step takes them as static arguments, not traced
+STATIC_OPTIONS = frozenset(k for k, r in OPTION_RANGES.items() if r.integer)
 EVAL_MODES = ("stochastic", "deterministic", "mean")
 
 
@@ -150,9 +153,9 @@ def _jax_loop(model: AbstractModel, name: str, device: str, seed: int, lr: float
         out, st = surrogate(model, o, name, {k: v[None] for k, v in th.items()}, u, st, ctx, opts)
         return out.mean(), st
 
-    @jax.jit
-    def jit_step(th, opt_state, st, key, ctx, opts):
-        (loss, new_st), grads = jax.value_and_grad(loss_fn, has_aux=True)(th, st, key, ctx, opts)
+    @partial(jax.jit, static_argnames="fixed")
+    def jit_step(th, opt_state, st, key, ctx, opts, fixed=()):
+        (loss, new_st), grads = jax.value_and_grad(loss_fn, has_aux=True)(th, st, key, ctx, {**opts, **dict(fixed)})
         updates, opt_state = tx.update(grads, opt_state, th)
         return optax.apply_updates(th, updates), opt_state, (new_st if spec.state == "running" else st), loss
 
@@ -166,8 +169,10 @@ def _jax_loop(model: AbstractModel, name: str, device: str, seed: int, lr: float
     def step(data: dict[str, np.ndarray], opts: dict[str, Any]) -> float:
         box["key"], key = jax.random.split(box["key"])
         ctx = {k: o.asarray(np.concatenate([v] * n_draws) if model.per_draw_data else v) for k, v in data.items()}
+        traced = {k: float(v) for k, v in opts.items() if k not in STATIC_OPTIONS}  # slope anneals: no recompiling
+        fixed = tuple(sorted((k, int(v)) for k, v in opts.items() if k in STATIC_OPTIONS))
         box["theta"], box["opt"], box["states"], loss = jit_step(box["theta"], box["opt"], box["states"], key, ctx,
-                                                                  {k: float(v) for k, v in opts.items()})
+                                                                  traced, fixed=fixed)
         return float(jax.block_until_ready(loss))
 
     def evaluate(data: dict[str, np.ndarray], slope: float) -> dict[str, float]:
