@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,10 +24,12 @@ from bench.problems.model import AbstractModel, forward, surrogate
 from bench.problems.ops import ops
 from estimators import PARAM_NAMES
 from estimators.registry import get
-from estimators.spec import SPECS, surrogate_options
+from estimators.spec import OPTION_RANGES, SPECS, surrogate_options
 
 OPTIMIZERS = ("sgd", "adam")
 STATE_LR = 0.01  # Adam on the trained estimator state
+# integer options (gumbel-rao's k) set array shapes: the JAX step takes them as static arguments, not traced
+STATIC_OPTIONS = frozenset(k for k, r in OPTION_RANGES.items() if r.integer)
 EVAL_MODES = ("stochastic", "deterministic", "mean")
 
 
@@ -169,8 +172,9 @@ def _jax_loop(model: AbstractModel, name: str, device: str, seed: int, lr: float
         second_moment = sum((g**2).sum() for g in jax.tree_util.tree_leaves(grads))
         return second_moment, (loss, new_st, grads)
 
-    @jax.jit
-    def jit_step(th, opt_state, st, state_opt, key, ctx, opts):
+    @partial(jax.jit, static_argnames="fixed")
+    def jit_step(th, opt_state, st, state_opt, key, ctx, opts, fixed=()):
+        opts = {**opts, **dict(fixed)}
         if spec.state == "trained":  # the estimate's own gradient with respect to the state: its variance
             state_grads, (loss, new_st, grads) = jax.grad(estimate, argnums=1, has_aux=True)(th, st, key, ctx, opts)
             state_updates, state_opt = state_tx.update(state_grads, state_opt, st)
@@ -191,8 +195,10 @@ def _jax_loop(model: AbstractModel, name: str, device: str, seed: int, lr: float
     def step(data: dict[str, np.ndarray], opts: dict[str, Any]) -> float:
         box["key"], key = jax.random.split(box["key"])
         ctx = {k: o.asarray(np.concatenate([v] * n_draws) if model.per_draw_data else v) for k, v in data.items()}
+        traced = {k: float(v) for k, v in opts.items() if k not in STATIC_OPTIONS}  # slope anneals: no recompiling
+        fixed = tuple(sorted((k, int(v)) for k, v in opts.items() if k in STATIC_OPTIONS))
         box["theta"], box["opt"], box["states"], box["state_opt"], loss = jit_step(
-            box["theta"], box["opt"], box["states"], box["state_opt"], key, ctx, {k: float(v) for k, v in opts.items()})
+            box["theta"], box["opt"], box["states"], box["state_opt"], key, ctx, traced, fixed=fixed)
         return float(jax.block_until_ready(loss))
 
     def evaluate(data: dict[str, np.ndarray], slope: float) -> dict[str, float]:

@@ -7,6 +7,7 @@ modules in `estimators/torch/` and `estimators/jax/` say how it is computed. Not
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import prod
 from typing import Literal
 
 Family = Literal[
@@ -42,6 +43,10 @@ class Spec:
     # What the estimator needs from a model beyond its distribution ("" = any node of a supported dist will do).
     # A problem declares what it provides; the single-node API (grad_samples) rejects any non-empty requirement.
     requires: str = ""
+    # f-evaluations per draw that grow with the node: this many for every variable of the node and every value
+    # it can take besides its sample (indecater: 1, so a node of V variables with K values each costs
+    # evals_per_sample + V (K - 1) evaluations per draw; see `evals_per_draw`)
+    evals_per_other_value: int = 0
     # further f-evaluations per draw for each coordinate of the node (measure-valued: the cost grows with the
     # number of coordinates, evals_per_sample + evals_per_coordinate * coordinates per draw)
     evals_per_coordinate: int = 0
@@ -77,7 +82,7 @@ class Range:
 
 
 OPTION_RANGES = {"tau": Range(0, lo_open=True), "slope": Range(0, lo_open=True), "decay": Range(0, 1, hi_open=True),
-                 "warmup": Range(0, integer=True), "states": Range(1, integer=True),
+                 "warmup": Range(0, integer=True), "states": Range(1, integer=True), "k": Range(1, integer=True),
                  "baseline": Range(0, 1, integer=True), "baseline_lr": Range(0),
                  "normalise": Range(0, 1, integer=True)}
 
@@ -95,6 +100,21 @@ def surrogate_options(spec: Spec, options: dict) -> dict:
 def draw_counts(spec: Spec, n_samples: int) -> tuple[int, int]:
     """(independent draws averaged per estimate, uniform arrays per draw): the backends' drivers share it."""
     return (1, n_samples) if spec.multi_sample else (n_samples, spec.uniforms)
+
+
+def evals_per_draw(spec: Spec, dist: str, event_shape: tuple[int, ...]) -> int | None:
+    """f-evaluations one draw costs at a node of this event shape (None: one per configuration, exact).
+
+    Bernoulli: every unit is a variable of 2 values; categorical: every variable has event_shape[-1] values;
+    Gaussian: every unit is a coordinate."""
+    if spec.evals_per_sample is None:
+        return None
+    if dist == "bernoulli":
+        n_vars, n_values = prod(event_shape), 2
+    else:
+        n_vars, n_values = prod(event_shape[:-1]), int(event_shape[-1])
+    return (spec.evals_per_sample + spec.evals_per_other_value * n_vars * (n_values - 1)
+            + spec.evals_per_coordinate * prod(event_shape))
 
 
 def even_chunks(n_rows: int, max_rows: int) -> int:
@@ -144,6 +164,30 @@ SPECS: dict[str, Spec] = {
              note="f is evaluated at relaxed (continuous) samples"),
         Spec("st-gumbel", "straight-through", False, (_B, _C), 1, True,
              "Jang, Gu & Poole 2017: straight-through Gumbel-softmax", options={"tau": 1.0}),
+        Spec("reinmax", "straight-through", False, (_B, _C), 1, True,
+             "Liu, Chen, Gao & Han 2023, Bridging discrete and backpropagation: straight-through and beyond "
+             "(ReinMax)", options={"tau": 1.0},
+             note="second-order (Heun) straight-through: the gradient of 2 pi1 - pi0/2 with pi0 = softmax(logits), "
+                  "pi1 = (D + softmax(logits/tau))/2 and softmax's Jacobian at pi1; samples softmax(logits) "
+                  "whatever tau (the reference code refuses tau < 1); Bernoulli as the 2-way categorical "
+                  "(0, logits)"),
+        Spec("gumbel-rao", "straight-through", False, (_B, _C), 1, True,
+             "Paulus, Maddison & Krause 2021, Rao-Blackwellizing the straight-through Gumbel-softmax gradient "
+             "estimator", uniforms=2, options={"tau": 1.0, "k": 10},
+             note="st-gumbel's relaxed gradient averaged over k Gumbel draws conditioned on the hard sample (no "
+                  "gradient through the conditioning): st-gumbel's mean, less variance; the k draws come from the "
+                  "second uniform array, each an exact conditional draw (randomly shifted lattice)"),
+        Spec("muprop", "control-variate", True, (_B, _C), 2, True,
+             "Gu, Levine, Sutskever & Mnih 2016, MuProp: unbiased backpropagation for stochastic neural networks",
+             note="baseline f(mu) + f'(mu).(x - mu), f the mean-field downstream (later nodes at their means, "
+                  "later parameters frozen), with its expectation's gradient f'(mu) dmu/dlogits added back; "
+                  "2 evaluations: the hard pass and the mean-field pass (each forward and backward)"),
+        Spec("indecater", "score-function", True, (_B, _C), 1, False,
+             "De Smet, Sansone & Zuidberg Dos Martires 2023, Differentiable sampling of categorical distributions "
+             "using the CatLog-derivative trick (IndeCateR)", evals_per_other_value=1,
+             note="each variable's exact expectation over its K values, the others as sampled: K evaluations per "
+                  "variable, the sampled value's shared (the forward pass), so 1 + V (K - 1) per draw for V "
+                  "variables (V + 1 for V Bernoulli units): the cost grows with the node's width"),
         Spec("rebar", "control-variate", True, (_B,), 3, True,
              "Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein 2017, REBAR", uniforms=2,
              state="trained", options=TRAINED,

@@ -10,8 +10,8 @@ from tests.truths import BACKENDS, f6
 
 SIX = {"logits": np.zeros(6, np.float32)}
 CATALOG = ["exact", "reinforce", "reinforce-ema", "rloo", "arm", "disarm", "st", "st-sigmoid", "gumbel-softmax",
-           "st-gumbel", "rebar", "relax", "deterministic", "reparam", "local-reparam", "nvil", "arms",
-           "measure-valued"]
+           "st-gumbel", "reinmax", "gumbel-rao", "muprop", "indecater", "rebar", "relax", "vimco", "deterministic",
+           "reparam", "local-reparam", "nvil", "arms", "measure-valued"]
 
 
 def test_catalog_and_specs():
@@ -49,6 +49,8 @@ BAD = [
     (dict(name="local-reparam"), r"local-reparam needs a model with linear Gaussian weights \(problem bnn\)"),
     (dict(name="rloo", n_samples=1), "n_samples >= 2"),
     (dict(name="gumbel-softmax", temperature=0.5), "valid: tau"),
+    (dict(name="gumbel-rao", k=0), "option k=0 of gumbel-rao must be an integer >= 1"),
+    (dict(name="gumbel-rao", k=2.5), "must be an integer >= 1"),
     (dict(params={"probs": np.zeros(6)}), "must be named logits"),
 ]
 
@@ -75,3 +77,34 @@ def test_cuda_without_gpu_is_an_error():
     with pytest.raises(ValueError, match="sees no GPU"):
         estimators.grad_samples("reinforce", None, SIX, dist="bernoulli", backend="torch", n_estimates=2,
                                 device="cuda")
+
+
+def test_evaluations_per_draw():
+    """indecater's cost grows with the node (1 + V (K - 1) per draw); the others' is a constant per draw."""
+    from estimators.spec import evals_per_draw
+
+    spec = estimators.spec
+    assert evals_per_draw(spec("indecater"), "bernoulli", (200,)) == 201
+    assert evals_per_draw(spec("indecater"), "categorical", (20, 10)) == 1 + 20 * 9
+    assert evals_per_draw(spec("muprop"), "categorical", (20, 10)) == 2
+    assert evals_per_draw(spec("disarm"), "bernoulli", (200,)) == 2
+    assert evals_per_draw(spec("exact"), "bernoulli", (6,)) is None
+    assert evals_per_draw(spec("measure-valued"), "gaussian", (8,)) == 1 + 3 * 8
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_muprop_needs_a_mean_field_pass(backend):
+    est = estimators.get("muprop", backend)
+    if backend == "torch":
+        import torch
+
+        from estimators.torch.common import Downstream
+        logits, u = torch.zeros(2, 3), torch.full((1, 2, 3), 0.5)
+    else:
+        import jax.numpy as jnp
+
+        from estimators.jax.common import Downstream
+        logits, u = jnp.zeros((2, 3)), jnp.full((1, 2, 3), 0.5)
+    down = Downstream(main=lambda z: z.sum(-1), value=lambda z: z.sum(-1), relaxed=lambda h, t: h.sum(-1))
+    with pytest.raises(ValueError, match="mean-field pass"):
+        est.surrogate({"logits": logits}, down, u, None, dist="bernoulli", event_ndim=1)

@@ -104,3 +104,190 @@ def test_nvil_normalise_rescales_by_the_frozen_std(backend):
     assert np.max(np.abs((scaled.mean(0) - truth) / se(scaled))) > 10
     plain = rows("nvil", backend, state=state, warmup=0)
     assert np.all(np.abs((plain.mean(0) - truth) / se(plain)) < 4)
+
+
+# ReinMax (Liu et al. 2023) ---------------------------------------------------------------------------------------
+C4 = np.array([1.0, -2.0, 0.5, 3.0])
+CAT_AWAY = POINTS["categorical"]["away"]
+
+
+def softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def softmax_jacobian(p):
+    return np.diag(p) - np.outer(p, p)
+
+
+def reinmax_mean_categorical(logits, tau, grad_f):
+    """E[ReinMax] by enumerating the sample D = e_d: sum_d pi0_d (2 J(pi1) - J(pi0) / 2) grad f(e_d), with
+    pi0 = softmax(logits), pi1 = (e_d + softmax(logits / tau)) / 2, J the softmax Jacobian (the paper's
+    Algorithm 2), in float64 NumPy."""
+    logits = logits.astype(np.float64)
+    p0, pt = softmax(logits), softmax(logits / tau)
+    out = np.zeros_like(p0)
+    for d, e in enumerate(np.eye(len(logits))):
+        out += p0[d] * (2 * softmax_jacobian((e + pt) / 2) - softmax_jacobian(p0) / 2) @ grad_f(e)
+    return out
+
+
+def cubic(backend):
+    """f(x) = (x.c - 1/2)^3 on a one-hot x: not quadratic, so ReinMax's second-order mean is not exact."""
+    from tests.truths import xp
+
+    _, arr = xp(backend)
+    c = arr(C4.astype(np.float32))
+    return lambda x: ((x * c).sum(-1) - 0.5) ** 3
+
+
+def cubic_grad(x):
+    return 3 * (x @ C4 - 0.5) ** 2 * C4
+
+
+def cubic_truth(logits):
+    p = softmax(logits.astype(np.float64))
+    fk = (C4 - 0.5) ** 3
+    return p * (fk - p @ fk)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("tau", [1.0, 2.0])
+def test_reinmax_mean_is_its_formula_on_a_4_way_categorical(tau, backend):
+    """The mean of the estimates against an independent NumPy evaluation of the paper's formula, enumerating
+    the 4 values of the sample, on a cubic f where that mean is not the true gradient."""
+    g = estimators.grad_samples("reinmax", cubic(backend), {"logits": CAT_AWAY}, dist="categorical",
+                                backend=backend, n_estimates=N, seed=8, tau=tau)["logits"].astype(np.float64)
+    known = reinmax_mean_categorical(CAT_AWAY, tau, cubic_grad)
+    assert np.all(np.abs((g.mean(0) - known) / se(g)) < 4), (g.mean(0), known)
+    assert np.max(np.abs((known - cubic_truth(CAT_AWAY)) / se(g))) > 10  # the formula is not the truth here
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reinmax_mean_is_its_formula_on_bernoullis(backend):
+    """Bernoulli as the 2-way categorical (0, logit): d b / d logit := 2 q (1 - q) - sigmoid'(logit) / 2,
+    q = (b + sigmoid(logit / tau)) / 2; at tau = 2 its mean on f6 is not the truth."""
+    tau = 2.0
+    g = rows("reinmax", backend, tau=tau)
+    s, st = sigmoid(AWAY), sigmoid(AWAY / tau)
+
+    def weighted(b):
+        q = (b + st) / 2
+        return df6_numpy(b) * (2 * q * (1 - q) - s * (1 - s) / 2)
+
+    known = bernoulli_expectation(AWAY, weighted)
+    assert np.all(np.abs((g.mean(0) - known) / se(g)) < 4), (g.mean(0), known)
+    assert np.max(np.abs((known - bernoulli_truth(AWAY)) / se(g))) > 10
+
+
+def poly(p, categorical):
+    """The paper's polynomial programming toy: mean_i |x_i - 0.45|^p, x_i a Bernoulli or the second class of
+    a 2-way categorical (Liu et al. 2023, section 6.1 and their poly/ code)."""
+    if categorical:
+        return lambda x: (abs(x[..., 1] - 0.45) ** p).mean(-1)
+    return lambda b: (abs(b - 0.45) ** p).mean(-1)
+
+
+def poly_truth(p):
+    s = sigmoid(AWAY)
+    return s * (1 - s) * (0.55**p - 0.45**p) / len(AWAY)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("p", [1.5, 2.0, 3.0])
+def test_reinmax_is_less_biased_than_straight_through_on_the_papers_toy(p, backend):
+    """The paper's toy at logits away from 0 (at 0 ReinMax and ST have the same mean on one Bernoulli): ReinMax's
+    bias is clearly below that of the straight-through estimators the paper compares with: ST (st-sigmoid, the
+    softmax/sigmoid straight-through; and the pass-through st) and ST-Gumbel-softmax (st-gumbel) on Bernoullis;
+    ST-GS (st-gumbel) and GR-MCK (gumbel-rao) on the 2-way categorical. At p = 2 (quadratic) it is unbiased."""
+    cat_logits = np.stack([np.zeros_like(AWAY), AWAY], -1)
+    truth = {"bernoulli": poly_truth(p), "categorical": np.stack([-poly_truth(p), poly_truth(p)], -1)}
+    rivals = {"bernoulli": ["st-sigmoid", "st", "st-gumbel"], "categorical": ["st-gumbel", "gumbel-rao"]}
+    for dist, logits in (("bernoulli", AWAY), ("categorical", cat_logits)):
+        found = {}
+        for name in ["reinmax", *rivals[dist]]:
+            g = estimators.grad_samples(name, poly(p, dist == "categorical"), {"logits": logits}, dist=dist,
+                                        backend=backend, n_estimates=N, seed=9)["logits"].astype(np.float64)
+            found[name] = bias_and_se(g, truth[dist])
+            if name == "reinmax" and p == 2.0:
+                assert np.all(np.abs((g.mean(0) - truth[dist]) / se(g)) < 4), (dist, g.mean(0), truth[dist])
+        b, s = found["reinmax"]
+        for name in rivals[dist]:
+            assert found[name][0] - b > 4 * (found[name][1] + s), (dist, found)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dist", ["bernoulli", "categorical"])
+def test_reinmax_is_unbiased_for_quadratic_f(dist, backend):
+    """Second-order accuracy: f6 is quadratic in every Bernoulli, f_cat quadratic in the one-hot sample, so the
+    mean is the exact gradient (st-gumbel, tested above, is far from it on the same problems)."""
+    from tests.truths import problem
+
+    prob = problem(dist, "away")
+    g = estimators.grad_samples("reinmax", prob.f(backend), prob.params, dist=dist, backend=backend,
+                                n_estimates=N, seed=10)["logits"].astype(np.float64)
+    assert np.all(np.abs((g.mean(0) - prob.truth["logits"]) / se(g)) < 4)
+
+
+# Gumbel-Rao (Paulus et al. 2021) ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dist", ["bernoulli", "categorical"])
+@pytest.mark.parametrize("tau", [1.0, 0.5])
+def test_gumbel_rao_has_the_mean_of_st_gumbel(tau, dist, backend):
+    """Rao-Blackwellisation keeps the mean: gumbel-rao (k = 10) against st-gumbel, independent draws
+    (two-sample z-test), both clearly biased (st-gumbel's test above)."""
+    from tests.truths import problem
+
+    prob = problem(dist, "away")
+    a, b = (estimators.grad_samples(name, prob.f(backend), prob.params, dist=dist, backend=backend,
+                                    n_estimates=N, seed=seed, tau=tau)["logits"].astype(np.float64)
+            for name, seed in (("gumbel-rao", 12), ("st-gumbel", 13)))
+    z = (a.mean(0) - b.mean(0)) / np.hypot(se(a), se(b))
+    assert np.all(np.abs(z) < 4), z
+
+
+def _rejection(logits, cls, n, rng):
+    """Perturbed logits logits + G, G standard Gumbel, kept where their argmax is cls (NumPy)."""
+    out = []
+    while sum(len(o) for o in out) < n:
+        z = logits - np.log(-np.log(rng.uniform(size=(4 * n, len(logits)))))
+        out.append(z[z.argmax(-1) == cls])
+    return np.concatenate(out)[:n]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gumbel_rao_draws_the_conditional_gumbels(backend):
+    """The perturbed logits given the sample: their argmax is the sample, and their first two moments match
+    rejection sampling in NumPy, for one draw and for a point of the shifted lattice the k draws come from."""
+    import importlib
+
+    from tests.truths import xp
+
+    mod = importlib.import_module(f"estimators.{backend}.gumbel_rao")
+    _, arr = xp(backend)
+    rng = np.random.default_rng(0)
+    n = 40_000
+    logits = np.array([1.0, 2.0, 3.0], np.float32)
+    for cls in range(3):
+        ref = _rejection(logits.astype(np.float64), cls, n, rng)
+        u = arr(rng.uniform(1e-7, 1, (n, 3)).astype(np.float32))
+        for v in (u, mod.lattice_uniforms(u, 8, 3)[7]):
+            x = arr(np.broadcast_to(np.eye(3, dtype=np.float32)[cls], (n, 3)).copy())
+            z = np.asarray(mod.conditional_noise("categorical", arr(logits), x, v)) + logits
+            assert np.all(z.argmax(-1) == cls)
+            for got, want in ((z, ref), (z**2, ref**2)):  # first two moments, two-sample z-tests
+                zz = (got.mean(0) - want.mean(0)) / np.hypot(got.std(0), want.std(0)) * np.sqrt(n)
+                assert np.all(np.abs(zz) < 4), (cls, zz)
+    # Bernoulli: z~ = logit - logit(u') given b, against logistic noise kept where its sign is b
+    theta = np.array([-1.5, 0.3, 2.0], np.float32)
+    noise = -np.log(1 / rng.uniform(size=(20 * n, 3)) - 1)
+    for b in (0.0, 1.0):
+        u = arr(rng.uniform(1e-7, 1, (n, 3)).astype(np.float32))
+        z = np.asarray(mod.conditional_noise("bernoulli", arr(theta), arr(np.full((n, 3), b, np.float32)), u)) + theta
+        assert np.all((z > 0) == (b == 1))
+        for i in range(3):
+            kept = theta[i] + noise[:, i]
+            ref = kept[(kept > 0) == (b == 1)][:n]
+            for got, want in ((z[:, i], ref), (z[:, i] ** 2, ref**2)):
+                zz = (got.mean() - want.mean()) / np.hypot(got.std(), want.std()) * np.sqrt(n)
+                assert abs(zz) < 4, (b, i, zz)

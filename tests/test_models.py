@@ -96,7 +96,8 @@ def test_torch_and_jax_objectives_equal_on_the_same_samples(problem, depth):
 UNBIASED = [("bsn", 2, "disarm"), ("bsn", 2, "reinforce-ema"), ("sbn-vae", 2, "arm"), ("sbn-vae", 2, "rloo"),
             ("categorical-vae", 2, "rloo"), ("stochastic-depth", 3, "reinforce"), ("stochastic-depth", 3, "disarm"),
             ("sbn-vae", 2, "arms"), ("categorical-vae", 2, "nvil"), ("skip-rnn", 1, "reinforce"),
-            ("skip-rnn", 1, "disarm")]
+            ("skip-rnn", 1, "disarm")] + [
+            (problem, depth, name) for problem, depth in CASES for name in ("muprop", "indecater")]
 
 
 def draws(name: str) -> int:
@@ -120,6 +121,25 @@ def test_unbiased_estimators_match_the_exact_gradient(problem, depth, name, back
         assert np.abs(z).max() < limit, (k, np.abs(z).max(), limit)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("problem", ["sbn-vae", "categorical-vae"])
+def test_indecater_blocks_do_not_change_the_rows(problem, backend, monkeypatch):
+    """indecater evaluates its V (K - 1) substituted samples in blocks that bound memory (JAX: a lax.map over
+    them, the last block padded); blocks of 1 to 3 substitutions give the rows of one block holding them all."""
+    module = importlib.import_module(f"estimators.{backend}.indecater")
+    pp = {**P.PROBLEMS[problem].defaults, **SMALL[problem], **({"width": 4} if problem == "sbn-vae" else {"vars": 3})}
+    model = P.model_of(problem, pp, 2, 3)
+    params, data = model.init_params(0), P.fixed_batch(problem, pp, 3, seed=0)
+    per_copy = 3 * int(np.prod(model.event_shape(0)))  # sample elements per row: 3 draws of one event
+    found = []
+    for stack in (10**6, per_copy, 3 * per_copy):
+        monkeypatch.setattr(module, "STACK", stack)
+        found.append(_estimate(model, "indecater", params, data, backend, 8, seed=2))
+    for rows in found[1:]:
+        for k in rows:
+            np.testing.assert_allclose(rows[k], found[0][k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
 def test_straight_through_is_biased_on_the_bsn():
     """The z-test can fail: ST's bias on the same problem is far outside the standard errors."""
     _, model, params, data = _setup("bsn", 2)
@@ -131,7 +151,8 @@ def test_straight_through_is_biased_on_the_bsn():
 
 
 TRAINABLE = [("bsn", n) for n in SPECS if P.PROBLEMS["bsn"].supports(n) and n != "exact"] + [
-    ("categorical-vae", n) for n in ("reinforce", "reinforce-ema", "rloo", "gumbel-softmax", "st-gumbel")] + [
+    ("categorical-vae", n) for n in ("reinforce", "reinforce-ema", "rloo", "gumbel-softmax", "st-gumbel", "reinmax",
+                                     "gumbel-rao", "muprop", "indecater")] + [
     ("stochastic-depth", "disarm"), ("skip-rnn", "disarm")]
 
 

@@ -27,7 +27,8 @@ ROWS = 64
 SMALL = {"chain": {"width": 3}, "bsn": {"width": 3}, "sbn-vae": {"width": 3, "hidden": 8},
          "toy-bernoulli": {"units": 3, "spread": 1.0}, "stochastic-depth": {"width": 16}}
 CASES = [("chain", "reinforce"), ("chain", "disarm"), ("chain", "st"), ("bsn", "disarm"), ("sbn-vae", "st"),
-         ("toy-bernoulli", "rloo")]
+         ("toy-bernoulli", "rloo"), ("chain", "reinmax"), ("chain", "gumbel-rao"), ("chain", "muprop"),
+         ("chain", "indecater")]
 
 
 def built(backend: str, problem: str, name: str, *, seed: int = 0, batch: int = 4):

@@ -12,7 +12,8 @@ loss is a sum of terms the model declares:
 The surrogate at layer l is the estimator's, with downstream
     main(z)    = local_l(z) + surrogate at layer l+1 (or final): gradients flow through later layers;
     value(z)   = the same loss with later layers sampled hard from their own noise, parameters frozen;
-    relaxed(h) = the same with later Bernoulli layers relaxed (REBAR, RELAX's control variates).
+    relaxed(h) = the same with later Bernoulli layers relaxed (REBAR, RELAX's control variates);
+    mean(h)    = the same with every later layer replaced by its mean, the mean-field pass (MuProp).
 """
 
 from __future__ import annotations
@@ -160,6 +161,7 @@ def _nested(model: AbstractModel, o: Any, name: str, p: Arrays, u: list[Any], st
             main=main,
             value=lambda z: o.sg(rest(layer, o.sg(z), o.sg(prev), hard)),
             relaxed=lambda h, t: rest(layer, h, o.sg(prev), lambda m, node: relaxed_sample(m, node, t)),
+            mean=lambda h: rest(layer, h, o.sg(prev), lambda m, node: o.dist.mean(dist, node)),
         )
         event_ndim = len(model.event_shape(layer))
         out, states[layer] = est(node, down, u[layer], states[layer], dist=dist, event_ndim=event_ndim, **options)

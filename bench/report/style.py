@@ -22,10 +22,10 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from estimators.spec import SPECS  # noqa: E402
 
-# tab10 first (the most distinguishable ten), then ten further hues far from those: 20 >= the catalog's 18.
+# tab10 first (the most distinguishable ten), then further hues far from those: 24 >= the catalog's 23.
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf", "#000000", "#b8860b", "#000080", "#ff00ff", "#008080", "#7fbf00", "#800000", "#556b2f",
-           "#6a5acd", "#ffd700"]
+           "#17becf", "#000000", "#b8860b", "#000080", "#ff00ff", "#008080", "#7fbf00", "#800000", "#808000",
+           "#aaffc3", "#ffd8b1", "#dcbeff", "#fabed4", "#ffe119", "#4b0082"]
 CATALOG = list(SPECS)
 # torch-compile sits between eager torch and JAX: the same framework as one, the same execution mode as the other
 LINESTYLES = {"torch": "-", "torch-compile": "-.", "jax": "--"}

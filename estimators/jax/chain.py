@@ -55,6 +55,11 @@ def chain_surrogate(name: str, params: dict[str, Array], u: list[Array], states:
             h = jax.nn.sigmoid((logits(m, h, frozen) - logit(u[m][0])) / temperature)
         return chain_loss(h, jnp.expand_dims(frozen["v"], -2))
 
+    def mean_field(layer: int, h: Array) -> Array:
+        for m in range(layer + 1, depth):
+            h = jax.nn.sigmoid(logits(m, h, frozen))
+        return chain_loss(h, jnp.expand_dims(frozen["v"], -2))
+
     readout = jnp.expand_dims(params["v"], -2)
 
     def node(layer: int, b_prev: Array | None) -> Array:
@@ -63,6 +68,7 @@ def chain_surrogate(name: str, params: dict[str, Array], u: list[Array], states:
             main=(lambda z: node(layer + 1, z)) if not last else (lambda z: chain_loss(z, readout)),
             value=lambda z: plain(layer, z),
             relaxed=lambda h, t: relaxed(layer, h, t),
+            mean=lambda h: mean_field(layer, h),
         )
         out, states[layer] = est.surrogate({"logits": logits(layer, b_prev, params)}, down, u[layer],
                                            states[layer], dist="bernoulli", event_ndim=1, **options)

@@ -19,11 +19,14 @@ class Downstream:
     value:   per-example loss of a plain forward pass (hard samples, same noise), no gradient.
     relaxed: per-example loss with later nodes relaxed at `temperature` and later parameters frozen,
              a smooth function of z for control variates (REBAR, RELAX).
+    mean:    per-example loss with every later node replaced by its mean (the mean-field pass) and later
+             parameters frozen: a smooth function of z (MuProp's Taylor expansion point). None: not given.
     """
 
     main: Callable[[Array], Array]
     value: Callable[[Array], Array]
     relaxed: Callable[[Array, Array], Array]
+    mean: Callable[[Array], Array] | None = None
 
 
 def attach(loss: Array, params: dict[str, Array], coeffs: dict[str, Array], event_ndim: int) -> Array:

@@ -182,7 +182,8 @@ def build_single_node(spec: Spec, f: Callable[[Array], Array], arrays: dict[str,
     shape = next(iter(arrays.values())).shape
     n_draws, n_u = draw_counts(spec, n_samples)
     n_draws *= batch_size
-    down = Downstream(main=f, value=lambda z: stop_gradient(f(z)), relaxed=lambda h, temperature: f(h))
+    down = Downstream(main=f, value=lambda z: stop_gradient(f(z)), relaxed=lambda h, temperature: f(h),
+                      mean=f)
     opts = surrogate_options(spec, options)
 
     def surrogate(rep: dict[str, Array], st: Any, keys: Array, n_rows: int) -> tuple[Array, Any]:

@@ -52,6 +52,11 @@ def chain_surrogate(name: str, params: dict[str, Tensor], u: list[Tensor], state
             h = torch.sigmoid((logits(m, h, frozen) - logit(u[m][0])) / temperature)
         return chain_loss(h, frozen["v"].unsqueeze(-2))
 
+    def mean_field(layer: int, h: Tensor) -> Tensor:
+        for m in range(layer + 1, depth):
+            h = torch.sigmoid(logits(m, h, frozen))
+        return chain_loss(h, frozen["v"].unsqueeze(-2))
+
     readout = params["v"].unsqueeze(-2)
 
     def node(layer: int, b_prev: Tensor | None) -> Tensor:
@@ -60,6 +65,7 @@ def chain_surrogate(name: str, params: dict[str, Tensor], u: list[Tensor], state
             main=(lambda z: node(layer + 1, z)) if not last else (lambda z: chain_loss(z, readout)),
             value=lambda z: plain(layer, z),
             relaxed=lambda h, t: relaxed(layer, h, t),
+            mean=lambda h: mean_field(layer, h),
         )
         out, states[layer] = est.surrogate({"logits": logits(layer, b_prev, params)}, down, u[layer],
                                            states[layer], dist="bernoulli", event_ndim=1, **options)

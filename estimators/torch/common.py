@@ -18,11 +18,14 @@ class Downstream:
     value:   per-example loss of a plain forward pass (hard samples, same noise), no gradient.
     relaxed: per-example loss with later nodes relaxed at `temperature` and later parameters frozen,
              a smooth function of z for control variates (REBAR, RELAX).
+    mean:    per-example loss with every later node replaced by its mean (the mean-field pass) and later
+             parameters frozen: a smooth function of z (MuProp's Taylor expansion point). None: not given.
     """
 
     main: Callable[[Tensor], Tensor]
     value: Callable[[Tensor], Tensor]
     relaxed: Callable[[Tensor, Tensor], Tensor]
+    mean: Callable[[Tensor], Tensor] | None = None
 
 
 def attach(loss: Tensor, params: dict[str, Tensor], coeffs: dict[str, Tensor], event_ndim: int) -> Tensor:

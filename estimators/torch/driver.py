@@ -178,7 +178,7 @@ def build_single_node(spec: Spec, f: Callable[[Tensor], Tensor], arrays: dict[st
         with torch.no_grad():
             return f(z)
 
-    down = Downstream(main=f, value=value, relaxed=lambda h, temperature: f(h))
+    down = Downstream(main=f, value=value, relaxed=lambda h, temperature: f(h), mean=f)
     opts = surrogate_options(spec, options)
 
     def draw(n_rows: int) -> list[Tensor]:
