@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# one worker per core; a module's tests stay on one worker (module fixtures: the Ray cluster, the reference runs)
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 bench: $(STAMP)
 	$(PY) -m bench all

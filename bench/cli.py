@@ -243,7 +243,8 @@ def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
             ids, backends=_backends(args.backend, args.device), device=args.device, seed=args.seed,
             data=data, n_estimates=_ints(args.n_estimates, "n-estimates", minimum=2)[0] if args.n_estimates
             else preset["n_estimates"])]
-    names = chosen_estimators or [(n, {}) for n in (preset["speed_estimators"] if speed else preset["estimators"])]
+    names = chosen_estimators or [(n, preset.get("estimator_options", {}).get(n, {}))
+                                  for n in (preset["speed_estimators"] if speed else preset["estimators"])]
     listed = {**preset["problems"], **(preset.get("speed_variants", {}) if speed else {})}
     chosen = _problems(args.problems) if args.problems else {
         k: {**PROBLEMS[sweep.problem_name(k)].defaults, **v} for k, v in listed.items()

@@ -22,7 +22,8 @@ def test_catalog_and_specs():
     assert estimators.spec("reparam").dists == ("gaussian",)
     assert not estimators.spec("deterministic").unbiased
     assert estimators.spec("local-reparam").requires == "linear-gaussian-weights"
-    assert all(not estimators.spec(n).requires for n in CATALOG if n != "local-reparam")
+    assert estimators.spec("vimco").requires == "iwae-objective"
+    assert all(not estimators.spec(n).requires for n in CATALOG if n not in ("local-reparam", "vimco"))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
