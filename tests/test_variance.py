@@ -71,7 +71,7 @@ def test_ema_state_is_explicit(backend):
     assert float(np.asarray(state["logits"][0]).sum()) == 0.0  # the caller's state was not mutated
 
 
-STATES, ROWS, WARMUP = 8, 8_000, 20
+STATES, ROWS, WARMUP = 6, 6_000, 20
 
 
 def _trained_variance(name: str, backend: str, n_samples: int) -> tuple[float, float]:
