@@ -71,7 +71,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "speed_problems": ["toy-bernoulli", "chain", "bsn", "stochastic-depth", "skip-rnn", "bnn"],
         "speed_variants": SPEED_VARIANTS,
         "speed_depths": [2],
-        "depths": [1, 2],
+        "depths": [2],  # quick: the model problems at depth 2 (nested layers, exact truths); full: depths 1-4
         "problem_depths": {"skip-rnn": [1]},
         "batch_sizes": [4],
         "speed_batch_sizes": [4],  # the gradients batch: variance x time joins cell by cell
