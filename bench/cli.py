@@ -299,9 +299,11 @@ def _list() -> int:
         print(f"  {name:15s} {s.family:17s} {'unbiased' if s.unbiased else 'biased':9s} {','.join(s.dists)}")
     print("problems:")
     for p in PROBLEMS.values():
-        print(f"  {p.name:15s} {p.description}  defaults: {p.defaults}")
+        optional = f"  optional: {p.optional}" if p.optional else ""
+        print(f"  {p.name:15s} {p.description}  defaults: {p.defaults}{optional}")
     print(f"suites:   {', '.join(SUITES)}")
     print(f"experiments (training): {', '.join(EXPERIMENTS)}")
+    print(f"claims (gradients):     {', '.join(CLAIMS)}")
     print(f"data:     {', '.join(DATASETS)} (mnist from --data-dir; nothing is downloaded)")
     print(f"presets:  {', '.join(PRESETS)}")
     print(f"backends: {', '.join(estimators.available_backends()) or 'none installed'}")
