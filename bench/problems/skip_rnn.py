@@ -94,7 +94,8 @@ class SkipRNN(AbstractModel):
         t, m = divmod(layer, self.depth)
         h = self._hidden(prev, m)
         i = ctx["x"][..., t * self.row:(t + 1) * self.row] if m == 0 else self._hidden(prev, m - 1)
-        if o.name == "torch" and not z.requires_grad and bool(((z == 0) | (z == 1)).all()):
+        # the skip path gathers rows of [rows, draws]; extra leading axes (RLOO's further draws) take the mask
+        if o.name == "torch" and z.ndim == 3 and not z.requires_grad and bool(((z == 0) | (z == 1)).all()):
             new = _update_open(self, o, p, m, z, i, h)
         else:  # z * cell + (1 - z) * h: exactly the cell or exactly h at z in {0, 1}, as the skip path gives
             new = z * self.cell(o, p, m, i, h) + (1 - z) * h
