@@ -98,7 +98,7 @@ def _arm_rows(rows: pd.DataFrame, c: Claim, arm: Arm) -> pd.DataFrame:
         return {k: v for k, v in json.loads(text or "{}").items() if k != "point"} == arm.options
 
     return rows[(rows.estimator == arm.estimator) & (rows.n_samples == arm.n_samples)
-                & rows.options.map(same_options)]
+                & rows.options.map(same_options).astype(bool)]
 
 
 def measure(rows: pd.DataFrame, c: Claim) -> dict[str, tuple[float, float]]:
