@@ -16,6 +16,7 @@ from bench import problems as P
 from bench.problems import model as M
 from bench.problems.ops import gradient, ops
 from estimators.spec import SPECS
+from tests.test_models import assert_forward_agrees
 from tests.truths import BACKENDS
 
 K = 3
@@ -57,17 +58,7 @@ def test_exact_bound_equals_monte_carlo_of_a_plain_pass_and_is_tighter_than_the_
 @pytest.mark.skipif(len(BACKENDS) < 2, reason="needs both backends")
 def test_torch_and_jax_bounds_equal_on_the_same_uniforms():
     _, model, params, data = _setup("sbn-vae")
-    rng = np.random.default_rng(3)
-    u = [rng.uniform(1e-6, 1, model.node_shape(m, len(data["x"]))).astype(np.float32)
-         for m in range(model.n_stochastic)]
-    out = {}
-    for backend in ("torch", "jax"):
-        o = ops(backend)
-        res = M.forward(model, o, {k: o.asarray(v) for k, v in params.items()},
-                        {k: o.asarray(v) for k, v in data.items()}, [o.asarray(a) for a in u], "stochastic")
-        out[backend] = {k: o.to_numpy(v) for k, v in res.items()}
-    for k in out["torch"]:
-        np.testing.assert_allclose(out["torch"][k], out["jax"][k], rtol=1e-5, atol=1e-5, err_msg=k)
+    assert_forward_agrees(model, params, data)
 
 
 def _z_max(problem: str, name: str, backend: str, n: int) -> tuple[float, float]:

@@ -80,6 +80,11 @@ def test_enumerated_objective_matches_numpy_brute_force(backend):
 @pytest.mark.parametrize("problem,depth", CASES)
 def test_torch_and_jax_objectives_equal_on_the_same_samples(problem, depth):
     _, model, params, data = _setup(problem, depth)
+    assert_forward_agrees(model, params, data)
+
+
+def assert_forward_agrees(model, params, data) -> None:
+    """torch and JAX give the same loss and metrics on the same uniforms."""
     rng = np.random.default_rng(3)
     u = [rng.uniform(1e-6, 1, model.node_shape(m, len(data["x"]))).astype(np.float32)
          for m in range(model.n_stochastic)]

@@ -25,10 +25,10 @@ from estimators.torch.chain import exact_gradient
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 ROWS = 64
 SMALL = {"chain": {"width": 3}, "bsn": {"width": 3}, "sbn-vae": {"width": 3, "hidden": 8},
-         "toy-bernoulli": {"units": 3, "spread": 1.0}, "stochastic-depth": {"width": 16}}
+         "toy-bernoulli": {"units": 3, "spread": 1.0}, "stochastic-depth": {"width": 16}, "toy-gaussian": {}}
 CASES = [("chain", "reinforce"), ("chain", "disarm"), ("chain", "st"), ("bsn", "disarm"), ("sbn-vae", "st"),
          ("toy-bernoulli", "rloo"), ("chain", "reinmax"), ("chain", "gumbel-rao"), ("chain", "muprop"),
-         ("chain", "indecater")]
+         ("chain", "indecater"), ("chain", "nvil"), ("chain", "arms"), ("toy-gaussian", "measure-valued")]
 
 
 def built(backend: str, problem: str, name: str, *, seed: int = 0, batch: int = 4):
