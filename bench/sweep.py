@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bench import plugins
 from bench.claims import CLAIMS
 from bench.experiments import EXPERIMENTS
 from bench.problems import PROBLEMS, enumerable
@@ -166,7 +167,7 @@ def cells(suite: str, *, problems: dict[str, dict[str, Any]], estimators: list[t
         for name, estimator_options in estimators:
             if not PROBLEMS[problem].supports(name, pp) or (suite == "speed" and name == "exact"):
                 continue
-            for backend in backends:
+            for backend in [b for b in backends if plugins.runs(name, suite, problem, pp, b)]:
                 own = (problem_depths or {}).get(key, depths)
                 for depth in own if PROBLEMS[problem].has_depth else [1]:
                     if name == "exact" and not enumerable(problem, pp, depth):
@@ -218,7 +219,7 @@ def training_cells(preset: dict[str, Any], *, backends: list[str], device: str, 
         if not PROBLEMS[problem].supports(name, full):
             return
         for seed in seeds or preset["training_seeds"]:
-            for backend in backends:
+            for backend in [b for b in backends if plugins.runs(name, "training", problem, full, b)]:
                 opts = tuple(sorted({**options, **dict(budget)}.items()))
                 c = Cell("training", problem, tuple(sorted(full.items())), name, backend, device, depth, batch,
                          2 if SPECS[name].multi_sample else 1, seed, 0, lr=lr, options=opts, experiment=experiment)

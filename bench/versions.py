@@ -7,6 +7,9 @@ changes nothing and an uncommitted edit changes what it touches.
   estimator  its backend module, the backend's shared modules (driver, common, dist, registry) and its spec
   problem    the problem's module(s), the model engine, the op namespace and the data loader
   suite      the suite's measuring code (statistics, truths, budget; the timing protocol; training)
+
+A plug-in's estimator or problem carries its package's `name==version+hash of its source` instead
+(estimators.plugins), the engine's hash added for a problem.
 """
 
 from __future__ import annotations
@@ -48,7 +51,11 @@ def _backend_package(backend: str) -> str:
 
 @cache
 def estimator_version(name: str, backend: str) -> str:
+    from estimators.plugins import ESTIMATORS
     from estimators.spec import SPECS
+
+    if name in ESTIMATORS:
+        return ESTIMATORS[name].version
 
     pkg = _backend_package(backend)
     files = [f"estimators/{pkg}/{name.replace('-', '_')}.py", "estimators/registry.py", "estimators/spec.py"]
@@ -60,6 +67,10 @@ def estimator_version(name: str, backend: str) -> str:
 
 @cache
 def problem_version(problem: str, backend: str) -> str:
+    from bench.plugins import LOADED
+
+    if problem in LOADED:
+        return f"{LOADED[problem].version}/{_hash(list(ENGINE))}"
     pkg = _backend_package(backend)
     files = [f.format(backend=pkg) for f in PROBLEM_FILES.get(problem, ())] + list(ENGINE)
     return _hash(files)

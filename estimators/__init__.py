@@ -135,3 +135,9 @@ def grad_samples(
         s, f, arrays, dist=dist, n_estimates=n_estimates, n_samples=n_samples, seed=seed, device=device,
         **{**s.options, **options},
     )
+
+
+# installed plug-ins join the catalog when the package is first imported, in every process (estimators.plugins)
+from estimators import plugins  # noqa: E402
+
+plugins.load()

@@ -7,6 +7,8 @@ from typing import Any
 
 from bench import problems
 from bench.sweep import Cell
+from estimators import plugins
+from estimators.registry import package
 from estimators.spec import SPECS
 
 
@@ -31,6 +33,11 @@ def estimator_options(cell: Cell, estimator: str) -> dict[str, Any]:
 def build(cell: Cell, estimator: str | None = None, *, n_samples: int | None = None, noise_seed: int | None = None):
     """(driver module, surrogate, parameters, state) of the cell, or of another estimator on its problem."""
     name = estimator or cell.estimator
+    if plugins.is_black_box(name):  # draws its own samples: rows come from its calls (estimators.blackbox)
+        from bench import programs
+
+        return programs.build(cell, estimator_options(cell, name))
+    plugins.check_backend(name, package(cell.backend))
     return problems.build(cell.problem, cell.params, cell.backend, name, depth=cell.depth,
                           batch_size=cell.batch_size, n_samples=cell.n_samples if n_samples is None else n_samples,
                           seed=cell.seed, device=cell.device, options=estimator_options(cell, name),

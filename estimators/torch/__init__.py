@@ -1,5 +1,7 @@
 """PyTorch implementations: one module per estimator, each registering its surrogate on import."""
 
+# plug-ins' torch modules register themselves the same way (estimators.plugins)
+from estimators.plugins import import_backend  # noqa: E402
 from estimators.torch import (  # noqa: F401
     arm,
     arms,
@@ -25,3 +27,5 @@ from estimators.torch import (  # noqa: F401
     st_sigmoid,
     vimco,
 )
+
+import_backend("torch")

@@ -1,0 +1,73 @@
+"""Problems from other installed packages, found through the entry-point group `mcgrad_bench.problems`.
+
+A package declares each problem in its pyproject.toml, the entry point's name being the problem's::
+
+    [project.entry-points."mcgrad_bench.problems"]
+    my-problem = "my_package.problem:MY_PROBLEM"
+
+MY_PROBLEM is a `bench.problems.Problem` whose `model` makes an `AbstractModel` (bench/problems/model.py):
+written once against the engine's op namespace, it runs in torch and JAX, with every estimator of its
+distribution, an exact truth when its configurations are few enough and a reference estimate otherwise.
+Its data are the bundled digits (or --data mnist): ctx {"x": images, "y": one-hot labels}.
+Loading failures and name clashes are lines in estimators.plugins.WARNINGS, never exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib.metadata import EntryPoint
+
+from bench.problems import PROBLEMS, Problem
+from estimators.plugins import PROBLEM_GROUP, WARNINGS, Plugin, discover, load_one, source_version
+
+LOADED: dict[str, Plugin] = {}
+_loaded = False
+
+
+def _check(name: str, problem: Problem) -> str:
+    if problem.name != name:
+        return f"its Problem is named {problem.name!r}, not {name!r} like the entry point"
+    if problem.model is None:
+        return "a plug-in problem needs a model (an AbstractModel factory): only built-ins have special cases"
+    if not {"data", "data_dir"} <= set(problem.defaults):
+        return "its defaults need data and data_dir (bench.problems.IMAGE), as every model problem's do"
+    return ""
+
+
+def load(eps: Iterable[EntryPoint] | None = None) -> None:
+    """Add every installed problem plug-in to PROBLEMS; idempotent unless `eps` is given."""
+    global _loaded
+    if _loaded and eps is None:
+        return
+    _loaded = True
+    for ep in (discover(PROBLEM_GROUP) if eps is None else eps):
+        taken = {n: f"plug-in {LOADED[n].package}" if n in LOADED else "the built-in problem" for n in PROBLEMS}
+        found = load_one(ep, lambda obj: "problem" if isinstance(obj, Problem) else "", taken)
+        if found is None:
+            continue
+        problem, package = found
+        why = _check(ep.name, problem)
+        if why:
+            WARNINGS.append(f"plug-in {package}: problem {ep.name!r}: {why}; skipped")
+            continue
+        PROBLEMS[ep.name] = problem
+        LOADED[ep.name] = Plugin(ep.name, "problem", package, source_version(ep), problem)
+
+
+def runs(estimator: str, suite: str, problem: str, pp: dict, backend: str) -> bool:
+    """Whether a sweep includes a plug-in estimator's cell: only in the backends it implements; a black box
+    only in the gradients suite (the speed and training suites time and train through a surrogate) and on
+    the problems its level can express (bench.programs). Built-in estimators always pass."""
+    from estimators.plugins import ESTIMATORS
+    from estimators.registry import package
+
+    plugin = ESTIMATORS.get(estimator)
+    if plugin is None:
+        return True
+    if package(backend) not in plugin.backends:
+        return False
+    if plugin.kind != "black-box":
+        return True
+    from bench import programs
+
+    return suite == "gradients" and not programs.supports(problem, pp, plugin.declaration.level)

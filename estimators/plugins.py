@@ -1,0 +1,195 @@
+"""Estimators from other installed packages, found through the entry-point group `mcgrad_bench.estimators`.
+
+A package declares each estimator in its pyproject.toml, the entry point's name being the estimator's::
+
+    [project.entry-points."mcgrad_bench.estimators"]
+    reinforce-const = "my_package:REINFORCE_CONST"     # a SurrogateEstimator
+    my-black-box = "my_package:MY_BLACK_BOX"           # a BlackBoxEstimator
+
+Two levels:
+- `SurrogateEstimator`: a surrogate exactly like the built-in ones (estimators/torch/disarm.py), registered
+  with `@estimators.register(name, backend)` in a module per backend. It works at any depth, in every suite.
+- `BlackBoxEstimator`: a function that draws its own samples and returns gradient rows (estimators.blackbox),
+  for libraries that sample by themselves. It runs in the gradients suite and the audit.
+
+The declaration object must import without a backend (the backend modules are imported when the backend
+is first used, as built-ins are). A plug-in that fails to load, or whose name clashes with a built-in or an
+earlier plug-in, is skipped with one line in `WARNINGS` naming its package; the CLI prints them.
+A plug-in's results carry `package==version+hash of its source` as their estimator_version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from typing import Any, Literal
+
+from estimators.spec import DISTS, SPECS, Spec
+
+ESTIMATOR_GROUP = "mcgrad_bench.estimators"
+PROBLEM_GROUP = "mcgrad_bench.problems"
+BACKEND_PACKAGES = ("torch", "jax")
+
+
+@dataclass(frozen=True)
+class SurrogateEstimator:
+    """A surrogate estimator: `modules` maps a backend package ("torch", "jax") to the module that registers
+    the surrogate (and its state initialiser) with `estimators.register(spec.name, backend)` on import."""
+
+    spec: Spec
+    modules: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BlackBoxEstimator:
+    """A black box: `functions` maps a backend package to "module:function" (signatures in estimators.blackbox).
+    level "node": f(samples) of a single node; "model": a loss callable that asks for its samples by name."""
+
+    spec: Spec
+    functions: dict[str, str]
+    level: Literal["node", "model"] = "model"
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """What was loaded, from where: a row of `bench list` and the version every result of it carries."""
+
+    name: str
+    kind: str  # "surrogate", "black-box" or "problem"
+    package: str  # the distribution that declared it
+    version: str  # package==version+source hash
+    declaration: Any
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        d = self.declaration
+        found = getattr(d, "modules", None) or getattr(d, "functions", None) or {}
+        return tuple(b for b in BACKEND_PACKAGES if b in found) if self.kind != "problem" else BACKEND_PACKAGES
+
+
+ESTIMATORS: dict[str, Plugin] = {}
+WARNINGS: list[str] = []
+_BACKEND_ERRORS: dict[tuple[str, str], str] = {}
+_loaded = False
+
+
+def discover(group: str) -> list[EntryPoint]:
+    return sorted(entry_points(group=group), key=lambda ep: (_package(ep), ep.name))
+
+
+def _package(ep: EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.name if dist is not None else ep.value.split(":")[0].split(".")[0]
+
+
+def source_version(ep: EntryPoint) -> str:
+    """package==version+hash of every .py file of the package the entry point's object lives in."""
+    dist = getattr(ep, "dist", None)
+    version = dist.version if dist is not None else "unknown"
+    top = ep.value.split(":")[0].split(".")[0]
+    h = hashlib.sha1()
+    spec = importlib.util.find_spec(top)
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    files = sorted(p for r in roots for p in Path(r).rglob("*.py")) if roots else (
+        [Path(spec.origin)] if spec and spec.origin else [])
+    for path in files:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return f"{_package(ep)}=={version}+{h.hexdigest()[:12]}"
+
+
+def load_one(ep: EntryPoint, kind_of: Any, taken: dict[str, str]) -> tuple[Any, str] | None:
+    """(declaration, package) of one entry point, or None with a line in WARNINGS. `kind_of(obj)` names the
+    declaration's kind or returns '' when the object is not one; `taken` maps names in use to their owners."""
+    package = _package(ep)
+    try:
+        obj = ep.load()
+    except Exception as exc:  # noqa: BLE001 - a broken plug-in is reported, never fatal
+        WARNINGS.append(f"plug-in {package}: {ep.group} entry point {ep.name} = {ep.value} failed to load "
+                        f"({type(exc).__name__}: {exc}); skipped")
+        return None
+    if not kind_of(obj):
+        WARNINGS.append(f"plug-in {package}: {ep.group} entry point {ep.name} = {ep.value} is a "
+                        f"{type(obj).__name__}, not a declaration this group takes; skipped")
+        return None
+    if ep.name in taken:
+        WARNINGS.append(f"plug-in {package}: {ep.name!r} clashes with {taken[ep.name]}; skipped")
+        return None
+    return obj, package
+
+
+def _estimator_kind(obj: Any) -> str:
+    return ("surrogate" if isinstance(obj, SurrogateEstimator)
+            else "black-box" if isinstance(obj, BlackBoxEstimator) else "")
+
+
+def _check_declaration(name: str, obj: SurrogateEstimator | BlackBoxEstimator) -> str:
+    """'' or what is wrong with a well-typed declaration."""
+    backends = obj.modules if isinstance(obj, SurrogateEstimator) else obj.functions
+    if not isinstance(obj.spec, Spec) or obj.spec.name != name:
+        return f"its spec must be an estimators.Spec named {name!r} like the entry point"
+    if not backends or set(backends) - set(BACKEND_PACKAGES):
+        return f"its backends must be among {', '.join(BACKEND_PACKAGES)}; got {', '.join(backends) or 'none'}"
+    if set(obj.spec.dists) - set(DISTS) or not obj.spec.dists:
+        return f"its spec's dists must be among {', '.join(DISTS)}"
+    if isinstance(obj, BlackBoxEstimator) and (obj.spec.state or obj.level not in ("node", "model")):
+        return "a black box keeps no state between calls, and its level is 'node' or 'model'"
+    return ""
+
+
+def load(eps: Iterable[EntryPoint] | None = None) -> None:
+    """Add every installed estimator plug-in to the catalog (SPECS); idempotent unless `eps` is given."""
+    global _loaded
+    if _loaded and eps is None:
+        return
+    _loaded = True
+    for ep in (discover(ESTIMATOR_GROUP) if eps is None else eps):
+        taken = {n: f"plug-in {ESTIMATORS[n].package}" if n in ESTIMATORS else "the built-in estimator"
+                 for n in SPECS}
+        found = load_one(ep, _estimator_kind, taken)
+        if found is None:
+            continue
+        obj, package = found
+        problem = _check_declaration(ep.name, obj)
+        if problem:
+            WARNINGS.append(f"plug-in {package}: estimator {ep.name!r}: {problem}; skipped")
+            continue
+        SPECS[ep.name] = obj.spec
+        ESTIMATORS[ep.name] = Plugin(ep.name, _estimator_kind(obj), package, source_version(ep), obj)
+
+
+def import_backend(backend_package: str) -> None:
+    """Import every surrogate plug-in's module for one backend (called by estimators.torch / estimators.jax);
+    a module that fails is remembered, and a cell using it fails with that message."""
+    for name, plugin in ESTIMATORS.items():
+        module = getattr(plugin.declaration, "modules", {}).get(backend_package)
+        if module is None:
+            continue
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - reported per cell, never fatal for the backend
+            _BACKEND_ERRORS[name, backend_package] = (f"plug-in {plugin.package}: module {module} failed to import "
+                                                      f"({type(exc).__name__}: {exc})")
+
+
+def check_backend(name: str, backend_package: str) -> None:
+    """RuntimeError naming the plug-in when its estimator cannot run in this backend."""
+    plugin = ESTIMATORS.get(name)
+    if plugin is None:
+        return
+    if backend_package not in plugin.backends:
+        raise RuntimeError(f"plug-in {plugin.package}: estimator {name!r} has no {backend_package} implementation; "
+                           f"it has: {', '.join(plugin.backends)}")
+    if plugin.kind == "surrogate":
+        importlib.import_module(f"estimators.{backend_package}")
+        if (name, backend_package) in _BACKEND_ERRORS:
+            raise RuntimeError(_BACKEND_ERRORS[name, backend_package])
+
+
+def is_black_box(name: str) -> bool:
+    return name in ESTIMATORS and ESTIMATORS[name].kind == "black-box"
