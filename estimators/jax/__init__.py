@@ -25,8 +25,7 @@ from estimators.jax import (  # noqa: F401
     st_sigmoid,
     vimco,
 )
+from estimators.plugins import import_backend
 
 # plug-ins' jax modules register themselves the same way (estimators.plugins)
-from estimators.plugins import import_backend  # noqa: E402
-
 import_backend("jax")

@@ -1,7 +1,6 @@
 """PyTorch implementations: one module per estimator, each registering its surrogate on import."""
 
-# plug-ins' torch modules register themselves the same way (estimators.plugins)
-from estimators.plugins import import_backend  # noqa: E402
+from estimators.plugins import import_backend
 from estimators.torch import (  # noqa: F401
     arm,
     arms,
@@ -28,4 +27,5 @@ from estimators.torch import (  # noqa: F401
     vimco,
 )
 
+# plug-ins' torch modules register themselves the same way (estimators.plugins)
 import_backend("torch")
