@@ -1,4 +1,4 @@
-"""`python -m bench {list,run,report,all}`: argparse subcommands. Bad input: one line on stderr, exit 2."""
+"""`python -m bench {list,run,report,audit,all}`: argparse subcommands. Bad input: one line on stderr, exit 2."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 import estimators
 from bench import executors, report, sweep
+from bench.audit import PROBLEMS as AUDIT_PROBLEMS
 from bench.budget import default_budget, parse_bytes
 from bench.claims import CLAIMS
 from bench.experiments import EXPERIMENTS
@@ -176,6 +177,16 @@ def parser() -> Parser:
     rep = sub.add_parser("report", help="render results into reports/")
     rep.add_argument("--results", default="results")
     rep.add_argument("--out", default="reports")
+    audit = sub.add_parser("audit", help="other libraries' estimators (Pyro, NumPyro, storchastic: those installed) "
+                                         "against exact truths, with the suite's z-test")
+    audit.add_argument("--adapters", help="comma-separated adapter names or libraries (pyro, numpyro, storchastic); "
+                                          "default: every installed library's")
+    audit.add_argument("--problems", help="comma-separated, from: " + ", ".join(AUDIT_PROBLEMS))
+    audit.add_argument("--n-estimates", type=int, default=2_000, help="estimates per cell (default 2000)")
+    audit.add_argument("--seed", type=int, default=0)
+    audit.add_argument("--out", default="results/audit", help="results folder (default: results/audit/)")
+    audit.add_argument("--resume", action="store_true", help="skip cells whose result file exists")
+    audit.add_argument("--quiet", action="store_true", help="no progress bar (CI logs)")
     every = sub.add_parser("all", help="every suite with the chosen preset, then the report")
     _add_sweep_options(every)
     every.add_argument("--report-out", default="reports", help="report folder (default: reports/)")
@@ -293,14 +304,21 @@ def _executor(args: argparse.Namespace) -> executors.Executor:
 
 
 def _list() -> int:
+    from bench.plugins import LOADED
+    from estimators.plugins import ESTIMATORS
+
     print("estimators:")
     for name in estimators.names():
         s = estimators.spec(name)
-        print(f"  {name:15s} {s.family:17s} {'unbiased' if s.unbiased else 'biased':9s} {','.join(s.dists)}")
+        origin = f"  [plug-in {ESTIMATORS[name].kind}: {ESTIMATORS[name].version}]" if name in ESTIMATORS else ""
+        print(f"  {name:15s} {s.family:17s} {'unbiased' if s.unbiased else 'biased':9s} {','.join(s.dists)}{origin}")
     print("problems:")
     for p in PROBLEMS.values():
         optional = f"  optional: {p.optional}" if p.optional else ""
-        print(f"  {p.name:15s} {p.description}  defaults: {p.defaults}{optional}")
+        origin = f"  [plug-in: {LOADED[p.name].version}]" if p.name in LOADED else ""
+        print(f"  {p.name:15s} {p.description}  defaults: {p.defaults}{optional}{origin}")
+    print(f"plug-ins: {len(ESTIMATORS)} estimator(s), {len(LOADED)} problem(s) from entry points "
+          "mcgrad_bench.estimators / mcgrad_bench.problems")
     print(f"suites:   {', '.join(SUITES)}")
     print(f"experiments (training): {', '.join(EXPERIMENTS)}")
     print(f"claims (gradients):     {', '.join(CLAIMS)}")
@@ -309,15 +327,65 @@ def _list() -> int:
     print(f"backends: {', '.join(estimators.available_backends()) or 'none installed'}")
     devices = ["cpu"] + (["cuda"] if any(estimators._has_cuda(b) for b in estimators.available_backends()) else [])
     print(f"devices:  {', '.join(devices)}")
+    from bench import audit
+
+    found, notes = audit.adapters()
+    print(f"audit adapters: {', '.join(a.name for a in found) or 'none (no audited library installed)'}")
+    for note in notes:
+        print(f"  {note}")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from bench import audit
+    from bench.audit.table import audit_rows, markdown
+    from bench.store import read_results
+
+    found, notes = audit.adapters()
+    names = None
+    if args.adapters:
+        libraries = {a.name.split("/")[0] for a in found}
+        known = [a.name for a in found] + sorted(libraries)
+        chosen = _names(args.adapters, known + [n for n in audit.ADAPTER_MODULES if n not in known],
+                        "adapter (those of installed libraries)")
+        missing = [c for c in chosen if c not in known]
+        if missing:
+            raise UsageError(f"library {', '.join(missing)} is not installed; installed adapters: "
+                             f"{', '.join(known) or 'none'}")
+        names = [a.name for a in found if a.name in chosen or a.name.split("/")[0] in chosen]
+    problems = _names(args.problems, list(AUDIT_PROBLEMS), "problem") if args.problems else None
+    if args.n_estimates < 2:
+        raise UsageError(f"--n-estimates must be at least 2, got {args.n_estimates}")
+    out = _out_dir(args.out)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not found:
+        print("bench audit: no audited library is installed; nothing to run (pip install '.[audit]')",
+              file=sys.stderr)
+        return 0
+    failed, _ = audit.run(out, names=names, problems=problems, n_estimates=args.n_estimates, seed=args.seed,
+                          resume=args.resume, quiet=args.quiet)
+    table = audit_rows(read_results(out))
+    text = markdown(table)
+    print(text)
+    (out / "audit.md").write_text(text + "\n")
+    if failed:  # a library that cannot run a problem is a finding of the audit, not a failure of the command
+        print(f"bench audit: {failed} cell(s) failed; the table gives each one's message", file=sys.stderr)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from estimators.plugins import WARNINGS
+
+    for warning in WARNINGS:  # a broken or clashing plug-in: one line each, and everything else goes on
+        print(f"bench: warning: {warning}", file=sys.stderr)
     try:
         args = parser().parse_args(argv)
         if args.command == "list":
             return _list()
+        if args.command == "audit":
+            return _audit(args)
         if args.command == "report":
             report.render(Path(args.results), _out_dir(args.out))
             return 0

@@ -56,7 +56,7 @@ def load(eps: Iterable[EntryPoint] | None = None) -> None:
 
 def runs(estimator: str, suite: str, problem: str, pp: dict, backend: str) -> bool:
     """Whether a sweep includes a plug-in estimator's cell: only in the backends it implements; a black box
-    only in the gradients suite (the speed and training suites time and train through a surrogate) and on
+    only in the gradients suite and the audit (the speed and training suites time and train through a surrogate) and on
     the problems its level can express (bench.programs). Built-in estimators always pass."""
     from estimators.plugins import ESTIMATORS
     from estimators.registry import package
@@ -70,4 +70,4 @@ def runs(estimator: str, suite: str, problem: str, pp: dict, backend: str) -> bo
         return True
     from bench import programs
 
-    return suite == "gradients" and not programs.supports(problem, pp, plugin.declaration.level)
+    return suite in ("gradients", "audit") and not programs.supports(problem, pp, plugin.declaration.level)

@@ -33,6 +33,8 @@ SUITE_FILES = {
                   "bench/stream.py", "bench/budget.py"),
     "speed": ("bench/suites/speed.py", "bench/protocol.py", "bench/timing.py", "bench/memory.py"),
     "training": ("bench/suites/training.py", "bench/training.py"),
+    "audit": ("bench/audit/cell.py", "bench/moments.py", "bench/metrics.py", "bench/truths.py", "bench/stream.py",
+              "bench/budget.py", "bench/programs.py", "estimators/blackbox.py"),
 }
 
 

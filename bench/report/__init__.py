@@ -115,6 +115,7 @@ def build(results: data.Results, source: Path, plots: Path) -> list[Block]:
     for view in sorted(set(grads.view) | set(speeds.view)):
         body += _problem(view, grads, speeds, eff, plots)
     body += [Heading(2, "Papers' claims against the suite's")] + tables.claims(rows)
+    body += [Heading(2, "Audit: other libraries' estimators against exact truths")] + tables.audit(rows)
     body += _training(rows, train, plots)
     body += [Heading(2, "Failed cells")] + tables.failed(data.failed(rows))
     body += [Heading(2, "Environment")] + tables.environment(results.metas)

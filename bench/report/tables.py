@@ -9,7 +9,7 @@ import pandas as pd
 
 from bench.report import style
 from bench.report.data import STABLE, UNKNOWN, UNSTABLE, describe, hold, mark
-from bench.report.doc import Block, Para, Table
+from bench.report.doc import Block, Bullets, Para, Table
 
 FIXED = ("device", "depth", "batch_size", "n_samples")
 
@@ -181,6 +181,28 @@ def claims(rows: pd.DataFrame) -> list[Block]:
                  "the whole gradient's, averaged over backends."),
             Table(["paper", "claim", "paper's claim", "suite's finding", "agrees"],
                   [[str(v) for v in r] for r in table[columns].itertuples(index=False)])]
+
+
+def audit(rows: pd.DataFrame) -> list[Block]:
+    """Other libraries' estimators against exact truths (bench.audit): the table, then what it found wrong."""
+    from bench.audit.table import COLUMNS, audit_rows, cells_of
+
+    table = audit_rows(rows)
+    if not len(table):
+        return [Para("_No audit results here (`python -m bench audit` writes them to results/audit/)._")]
+    wrong = table[table.verdict.str.startswith(("BIASED", "failed"))]
+    found = [f"**{r.estimator}** on {r.problem}: {r.verdict} (max |z| {r.max_z:.1f}, bound {r.bound:.1f}); "
+             f"reproduce: `{r.command}`"
+             if r.verdict.startswith("BIASED") else f"**{r.estimator}** on {r.problem}: {r.verdict}; reproduce: "
+             f"`{r.command}`" for r in wrong.itertuples()]
+    right = table[table.verdict == "unbiased, as claimed"]
+    return [Para(f"Each implementation samples the problem by itself (a black box, bench/audit/) and its estimates "
+                 f"meet the exact gradient in two z-tests: bias_sq / SE, the test every gradients cell carries, and "
+                 f"the verdict's, the largest per-coordinate |z| against its Bonferroni bound (a false alarm once in "
+                 f"a thousand cells). {len(right)} of {len(table)} rows are unbiased as claimed."),
+            Table(COLUMNS, cells_of(table), [False, False, False, False, True, True, True, False]),
+            Bullets(found) if found else Para("Nothing found wrong: every implementation that claims to be "
+                                              "unbiased is, within the test's power, and every run completed.")]
 
 
 def failed(cells: pd.DataFrame) -> list[Block]:

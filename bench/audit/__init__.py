@@ -1,0 +1,151 @@
+"""`python -m bench audit`: other libraries' estimators against exact truths, with the suite's own z-tests.
+
+Each adapter (bench/audit/pyro.py, numpyro.py, storchastic.py) wraps one library's gradient estimator as a
+model-level black box (estimators.blackbox): the library samples every site of the problem's program
+(bench.programs) itself and returns gradient rows. The audit registers the adapters of every library that
+is installed (a library that is not is skipped with a note) and every installed black-box plug-in, runs them
+on every problem with an exact truth as cells of suite "audit" (bench/audit/cell.py: the gradients suite's
+statistics plus the tests' per-coordinate z-test), and tabulates them (bench/audit/table.py).
+
+Verdicts, from the largest per-coordinate |z| against its Bonferroni bound (a false alarm about once in a
+thousand cells of an unbiased implementation):
+  unbiased, as claimed       claims unbiased, max |z| within the bound
+  BIASED, claims unbiased    claims unbiased, max |z| beyond the bound: a finding
+  biased, as documented      documented as biased (a relaxation, straight-through), beyond the bound
+  no bias detected           documented as biased, within the bound at this precision
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from estimators import plugins
+from estimators.plugins import BlackBoxEstimator, Plugin
+from estimators.spec import SPECS
+
+ADAPTER_MODULES = ("pyro", "numpyro", "storchastic")  # bench/audit/<name>.py
+LIBRARIES = ("pyro-ppl", "numpyro", "storchastic")
+EXPERIMENT = "audit"
+# every problem with an exact truth, at sizes where the enumeration is cheap; keys name variants as the CLI does
+PROBLEMS: dict[str, dict[str, Any]] = {
+    "toy-bernoulli": {"units": 3, "spread": 1.0, "theta": 0.5},
+    "toy-gaussian": {"f": "cos"},
+    "chain": {"width": 3},
+    "bsn": {"width": 3},
+    "sbn-vae": {"width": 3, "hidden": 8},
+    "categorical-vae": {"vars": 2, "cats": 3, "hidden": 8},
+}
+DEPTHS = {"chain": 2, "bsn": 2, "sbn-vae": 2}  # depth 1 elsewhere
+BATCH_SIZE = 4
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """One library estimator: `estimator` (its spec's `unbiased` is what the library claims; `paper` cites
+    where) runs as a black box; `library` is the pip name and `module` the import name it needs."""
+
+    library: str
+    module: str
+    estimator: BlackBoxEstimator
+    description: str
+
+    @property
+    def name(self) -> str:
+        return self.estimator.spec.name
+
+
+def adapters() -> tuple[list[Adapter], list[str]]:
+    """(adapters whose library is installed, and installed black-box plug-ins; one note per library that is
+    not installed)."""
+    found, notes = [], []
+    for name in ADAPTER_MODULES:
+        try:
+            module = importlib.import_module(f"bench.audit.{name}")
+        except Exception as exc:  # noqa: BLE001 - a broken adapter is a note, the others still run
+            notes.append(f"adapter bench/audit/{name}.py failed to import ({type(exc).__name__}: {exc}); skipped")
+            continue
+        if importlib.util.find_spec(module.MODULE) is None:
+            notes.append(f"{module.LIBRARY} is not installed: its adapter ({name}) skipped"
+                         + (f" ({module.INSTALL})" if getattr(module, "INSTALL", "") else ""))
+            continue
+        found += module.ADAPTERS
+    found += [Adapter(p.package, p.declaration.functions[next(iter(p.declaration.functions))].split(".")[0],
+                      p.declaration, "an installed black-box plug-in") for p in plugins.ESTIMATORS.values()
+              if p.kind == "black-box" and p.package not in LIBRARIES]
+    return found, notes
+
+
+def library_version(adapter: Adapter) -> str:
+    """library==version+hash of the adapter's source: the estimator_version of its results."""
+    try:
+        version = importlib.metadata.version(adapter.library)
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    source = Path(importlib.import_module(adapter.estimator.functions[next(iter(adapter.estimator.functions))]
+                                          .split(":")[0]).__file__).read_bytes()
+    return f"{adapter.library}=={version}+{hashlib.sha1(source).hexdigest()[:12]}"
+
+
+def register(adapter: Adapter) -> None:
+    """Put an adapter into the catalog of this process, as a black-box plug-in of its library (an installed
+    black-box plug-in is there already)."""
+    if adapter.name in plugins.ESTIMATORS:
+        return
+    if adapter.name in SPECS and adapter.name not in plugins.ESTIMATORS:
+        raise ValueError(f"adapter {adapter.name!r} clashes with a built-in estimator")
+    SPECS[adapter.name] = adapter.estimator.spec
+    plugins.ESTIMATORS[adapter.name] = Plugin(adapter.name, "black-box", adapter.library, library_version(adapter),
+                                              adapter.estimator)
+
+
+def cells(chosen: list[Adapter], *, n_estimates: int, seed: int, device: str, data: dict[str, Any],
+          problems: list[str] | None = None) -> list:
+    """The audit's gradients cells: every adapter on every problem of its distributions, in its backend."""
+    import dataclasses
+
+    from bench import sweep
+    from bench.problems import PROBLEMS as ALL
+
+    out = []
+    for adapter in chosen:
+        backend = next(iter(adapter.estimator.functions))
+        for problem, params in PROBLEMS.items():
+            if problems and problem not in problems:
+                continue
+            pp = {**ALL[problem].defaults, **params, **{k: v for k, v in data.items() if k in ALL[problem].defaults}}
+            grid = sweep.cells("audit", problems={problem: pp}, estimators=[(adapter.name, {})],
+                               backends=[backend], device=device, depths=[DEPTHS.get(problem, 1)],
+                               batch_sizes=[BATCH_SIZE], n_samples=[1], seed=seed, n_estimates=n_estimates)
+            out += [dataclasses.replace(c, experiment=EXPERIMENT) for c in grid]
+    return out
+
+
+def run(out: Path, *, names: list[str] | None = None, problems: list[str] | None = None, n_estimates: int = 2000,
+        seed: int = 0, device: str = "cpu", data: dict[str, Any] | None = None, resume: bool = False,
+        quiet: bool = False, settings: tuple = ()) -> tuple[int, list[str]]:
+    """Run the audit into `out` (inline: the adapters are registered in this process only); returns
+    (failed cells, notes about skipped libraries)."""
+    import dataclasses
+
+    from bench.executors import InlineExecutor
+    from bench.runner import run_sweep
+
+    chosen, notes = adapters()
+    chosen = [a for a in chosen if not names or a.name in names]
+    for adapter in chosen:
+        register(adapter)
+    from bench.audit.cell import audit_cell
+    from bench.run import SUITE_FUNCTIONS
+
+    SUITE_FUNCTIONS.setdefault("audit", audit_cell)  # the audit's cells run in this process only (inline)
+    grid = [dataclasses.replace(c, settings=settings) for c in cells(
+        chosen, n_estimates=n_estimates, seed=seed, device=device,
+        data=data or {"data": "digits", "data_dir": ""}, problems=problems)]
+    failed = run_sweep(grid, out, ["audit"], resume=resume, quiet=quiet, executor=InlineExecutor())
+    return failed, notes

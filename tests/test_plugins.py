@@ -1,0 +1,160 @@
+"""Plug-ins: the loader's faults are one line each and never fatal; the example package, pip-installed,
+is listed, runs in every suite (its black box and surrogate unbiased against exact truths) and carries
+its own version."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import EntryPoint
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import chi2
+
+from bench import plugins as problem_plugins
+from bench.problems import PROBLEMS
+from bench.run import run_cell
+from bench.sweep import Cell
+from estimators import plugins
+from estimators.spec import SPECS
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "mcgrad-plugin-example"
+
+
+
+def bias_sq_limit(n_cells: int, alpha: float = 1e-3) -> float:
+    """Bound on z = bias_sq / SE (the z-test each gradients cell carries) for n_cells unbiased cells at joint
+    false-alarm rate alpha. Under no bias bias_sq is a weighted sum of centred chi-squares (1 dof), whose
+    heaviest tail is one term alone: z = (chi2_1 - 1) / sqrt(2), so this bound holds for any number of
+    coordinates (with one coordinate, z > 4 happens 1% of the time)."""
+    return (chi2.ppf(1 - alpha / n_cells, 1) - 1) / np.sqrt(2)
+
+
+@pytest.fixture
+def clean_catalog():
+    """The loader mutates the catalog: restore it whatever a test did."""
+    saved = (dict(SPECS), dict(plugins.ESTIMATORS), list(plugins.WARNINGS), dict(PROBLEMS),
+             dict(problem_plugins.LOADED))
+    yield
+    for live, old in zip((SPECS, plugins.ESTIMATORS, plugins.WARNINGS, PROBLEMS, problem_plugins.LOADED), saved):
+        live.clear()
+        live.update(old) if isinstance(live, dict) else live.extend(old)
+
+
+def _ep(name: str, value: str, group: str = plugins.ESTIMATOR_GROUP) -> EntryPoint:
+    return EntryPoint(name, value, group)
+
+
+def test_broken_and_clashing_plugins_are_one_line_each(clean_catalog):
+    plugins.load([_ep("gone", "tests.no_such_module:X"), _ep("disarm", "tests.plugin_fixtures:CLASHES_WITH_DISARM"),
+                  _ep("forty-two", "tests.plugin_fixtures:NOT_A_DECLARATION"),
+                  _ep("misnamed", "tests.plugin_fixtures:NAMED_OTHERWISE"),
+                  _ep("missing-module", "tests.plugin_fixtures:MISSING_MODULE")])
+    problem_plugins.load([_ep("chain", "tests.plugin_fixtures:CHAIN_AGAIN", plugins.PROBLEM_GROUP)])
+    text = "\n".join(plugins.WARNINGS)
+    assert len(plugins.WARNINGS) == 5, text
+    assert "failed to load (ModuleNotFoundError" in text and "'disarm' clashes with the built-in estimator" in text
+    assert "is a int, not a declaration" in text and "must be an estimators.Spec named 'misnamed'" in text
+    assert "'chain' clashes with the built-in problem" in text
+    assert all(line.startswith("plug-in tests:") for line in plugins.WARNINGS)
+    assert SPECS["disarm"].name == "disarm" and "gone" not in SPECS and "missing-module" in SPECS
+
+
+def test_a_cell_whose_plugin_module_fails_is_recorded_as_failed(clean_catalog):
+    plugins.load([_ep("missing-module", "tests.plugin_fixtures:MISSING_MODULE")])
+    cell = Cell("gradients", "toy-bernoulli", tuple(sorted(PROBLEMS["toy-bernoulli"].defaults.items())),
+                "missing-module", "torch", "cpu", 1, 1, 1, 0, 100)
+    rows = run_cell(cell)
+    assert rows[0]["status"] == "error"
+    assert "plug-in tests: module tests.no_such_module failed to import" in rows[0]["message"]
+    jax_cell = Cell(**{**cell.__dict__, "backend": "jax"})
+    assert "has no jax implementation" in run_cell(jax_cell)[0]["message"]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """The example plug-in pip-installed into its own folder, put on the path of the commands below."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(EXAMPLE)],
+                   check=True, capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), str(ROOT)])}
+
+    def bench(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True)
+
+    return bench, env
+
+
+def test_bench_list_shows_the_installed_plugins(installed):
+    bench, _ = installed
+    out = bench("list")
+    assert out.returncode == 0, out.stderr
+    for name, kind in (("reinforce-const", "surrogate"), ("score-function-bb", "black-box")):
+        line = next(s for s in out.stdout.splitlines() if s.strip().startswith(name))
+        assert f"plug-in {kind}: mcgrad-plugin-example==0.1.0+" in line
+    assert any(s.strip().startswith("tiny-sbn") and "plug-in: mcgrad-plugin-example" in s
+               for s in out.stdout.splitlines())
+    assert "2 estimator(s), 1 problem(s)" in out.stdout and "warning" not in out.stderr
+
+
+def test_plugins_run_in_the_gradients_suite_unbiased(installed, tmp_path):
+    """Both backends for the surrogate, torch for the black box (all it declares); every cell ok, unbiased by
+    the suite's own z-test against exact truths, with the plug-in's version on every row."""
+    bench, _ = installed
+    out = bench("run", "gradients", "--problems", "tiny-sbn,toy-bernoulli:units=3:spread=1:theta=0.5,chain,"
+                "sbn-vae:width=3:hidden=8", "--depths", "2", "--estimators", "reinforce-const,score-function-bb",
+                "--backend", "torch,jax", "--n-estimates", "2000", "--out", str(tmp_path / "res"), "--quiet")
+    assert out.returncode == 0, out.stderr
+    df = pd.read_parquet(tmp_path / "res")
+    cells = df.drop_duplicates("cell_id")
+    assert len(cells) == 12 and (cells.status == "ok").all()
+    assert set(cells[cells.estimator == "score-function-bb"].backend) == {"torch"}
+    assert cells.estimator_version.str.startswith("mcgrad-plugin-example==0.1.0+").all()
+    tiny = cells[cells.problem == "tiny-sbn"]
+    assert tiny.problem_version.str.startswith("mcgrad-plugin-example==0.1.0+").all()
+    bias = df[(df.metric == "bias_sq") & (df.param_group == "all")]
+    z = bias.value / bias.stderr
+    assert (z.abs() < bias_sq_limit(len(cells))).all(), bias.assign(z=z)[["problem", "estimator", "backend", "z"]]
+
+
+def test_plugin_black_box_passes_the_audit(installed, tmp_path):
+    """An installed black-box plug-in is audited like the libraries: per-coordinate Bonferroni z-tests against
+    the exact truths of every audit problem, and a table that says so."""
+    bench, _ = installed
+    out = bench("audit", "--adapters", "score-function-bb", "--out", str(tmp_path / "audit"), "--quiet")
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| mcgrad-plugin-example")]
+    assert len(rows) == 6 and all(line.endswith("| unbiased, as claimed |") for line in rows), out.stdout
+    assert (tmp_path / "audit" / "audit.md").read_text().strip() == out.stdout.strip()
+
+
+def test_plugin_surrogate_in_speed_and_training(installed, tmp_path):
+    bench, env = installed
+    out = bench("run", "speed", "--problems", "tiny-sbn", "--estimators", "reinforce-const,reinforce,deterministic",
+                "--backend", "torch", "--out", str(tmp_path / "speed"), "--quiet")
+    assert out.returncode == 0, out.stderr
+    speed = pd.read_parquet(tmp_path / "speed")
+    assert (speed.status == "ok").all() and "reinforce-const" in set(speed.estimator)
+    script = ("from bench.problems import model_of, PROBLEMS; from bench import training; import json; "
+              "pp = dict(PROBLEMS['tiny-sbn'].defaults); "
+              "run = training.train('tiny-sbn', pp, model_of('tiny-sbn', pp, 1, 32), 'reinforce-const', "
+              "backend='{b}', device='cpu', seed=0, lr=0.01, optimizer='adam', steps=20, batch_size=32, n_samples=1, "
+              "eval_every=10, options={{}}); print(json.dumps([float(v) for v in run.params['v']]))")
+    for backend in ("torch", "jax"):
+        done = subprocess.run([sys.executable, "-c", script.format(b=backend)], cwd=ROOT, env=env,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert np.all(np.isfinite(json.loads(done.stdout.strip().splitlines()[-1])))
+
+
+def test_plugin_problem_refuses_bad_parameters_in_one_line(installed):
+    bench, _ = installed
+    out = bench("run", "gradients", "--problems", "tiny-sbn:width=0", "--estimators", "reinforce-const")
+    assert out.returncode == 2 and out.stderr.strip().count("\n") == 0 and "tiny-sbn:width=0" in out.stderr
