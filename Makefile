@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	  $(PY) -m pip install -q torch==$(TORCH_VERSION)+cpu 2>/dev/null \
 	  || $(PY) -m pip install -q torch==$(TORCH_VERSION) --index-url $(TORCH_CPU_INDEX); \
 	fi
-	$(PY) -m pip install -q -e '.[torch,jax,dev,ray]'
+	$(PY) -m pip install -q -e '.[torch,jax,dev,ray,audit]'
 	touch $(STAMP)
 
 lint: $(STAMP)
