@@ -1,0 +1,80 @@
+"""The audit: its verdicts, its faults (bad input, a library not installed), and every installed library's
+adapters on the exact-truth problems, with the findings README reports kept as regressions."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import t
+
+from bench import audit
+from bench.audit.cell import coordinate_z
+from bench.audit.table import audit_rows, verdict
+from bench.moments import Moments
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, env=env)
+
+
+def test_verdicts():
+    assert verdict(True, 2.0, 4.0) == "unbiased, as claimed"
+    assert verdict(True, 4.5, 4.0) == "BIASED, claims unbiased"
+    assert verdict(False, 9.0, 4.0) == "biased, as documented"
+    assert verdict(False, 1.0, 4.0) == "no bias detected"
+    assert verdict(True, float("nan"), 4.0) == "no result"
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.15])
+def test_coordinate_z_finds_a_bias_in_one_coordinate_of_many(shift):
+    """500 coordinates, one of them off by 0.15 (9.5 standard errors of a mean of 4000 unit-variance rows):
+    the Bonferroni bound holds the other 499 and catches that one; without the shift nothing is found."""
+    rng = np.random.default_rng(0)
+    truth = np.zeros(500)
+    rows = rng.normal(0.0, 1.0, (4000, 500))
+    rows[:, 7] += shift
+    m = Moments({"g": 500}, {"all": ["g"]}, 40, truth)  # 100 batches of 40 rows
+    m.add(rows)
+    z, bound = coordinate_z(m, truth)
+    assert bound == pytest.approx(t.ppf(1 - 1e-3 / (2 * 500), 99))  # 100 batch means: t with 99 dof
+    if shift:
+        assert abs(z[7]) > bound and np.sum(np.abs(z) > bound) == 1
+    else:
+        assert np.all(np.abs(z) <= bound)
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    for args in (["--adapters", "nope"], ["--problems", "bnn"], ["--n-estimates", "1"]):
+        out = run_cli("audit", *args, "--out", str(tmp_path))
+        assert out.returncode == 2, (args, out.stderr)
+        assert out.stderr.strip().count("\n") == 0 and out.stderr.startswith("bench: error:"), out.stderr
+
+
+def test_a_library_not_installed_is_a_note(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "numpyro" else real(name, *a))
+    found, notes = audit.adapters()
+    assert not any(a.library == "numpyro" for a in found)
+    assert any(n.startswith("numpyro is not installed: its adapter (numpyro) skipped") for n in notes)
+
+
+def test_audit_rows_from_failed_and_ok_cells():
+    base = {"cell_id": "a", "suite": "audit", "problem": "chain", "problem_params": '{"width": 3}',
+            "estimator": "pyro/trace-elbo", "estimator_version": "pyro-ppl==1.9.2+abc", "depth": 2,
+            "param_group": "all", "status": "ok", "message": "", "experiment": "audit"}
+    rows = pd.DataFrame([{**base, "metric": "bias_sq", "value": 1e-6, "stderr": 1e-6},
+                         {**base, "metric": "variance", "value": 0.02, "stderr": 1e-4},
+                         {**base, "metric": "max_abs_z", "value": 5.0, "stderr": 4.2},
+                         {**base, "cell_id": "b", "metric": "error", "value": np.nan, "stderr": np.nan,
+                          "status": "error", "message": "ValueError: cannot enumerate"}])
+    table = audit_rows(rows)
+    assert sorted(table.verdict) == ["BIASED, claims unbiased", "failed (error): ValueError: cannot enumerate"]
+    assert set(table.implementation) == {"pyro-ppl==1.9.2"} and set(table.problem) == {"chain:width=3"}
