@@ -23,6 +23,8 @@ gradient.
                               gradient. Gaussian sites only: its docstring says it "only supports random
                               variables with reparameterized samplers" (with discrete sites it has no
                               score-function term, so it would drop d q / d theta without a word)
+    numpyro/trace-elbo-discrete  Trace_ELBO on Bernoulli and categorical sites, which it documents as unsupported
+                              and still runs, silently: audited as documented-biased, to show what it returns
     numpyro/trace-graph-elbo  TraceGraph_ELBO: surrogate sum_e loss_e + sum_s log q_s(z_s) sg(downstream cost_s),
                               the downstream costs found by provenance tracking and summed to the site's plates:
                               here -loss_e, i.e. REINFORCE with each example's own loss and no baseline (NumPyro
@@ -58,7 +60,8 @@ _B, _C, _G = "bernoulli", "categorical", "gaussian"
 _DOCS = "https://num.pyro.ai/en/stable/svi.html"
 _NUMPYRO = ("Phan, Pradhan & Jankowiak 2019, Composable effects for flexible and accelerated probabilistic "
             "programming in NumPyro")
-_ELBOS = {"trace-elbo": (_G,), "trace-graph-elbo": (_B, _C, _G)}  # the sites each adapter declares
+# the sites each adapter declares
+_ELBOS = {"trace-elbo": (_G,), "trace-elbo-discrete": (_B, _C), "trace-graph-elbo": (_B, _C, _G)}
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,12 @@ def trace_elbo(program: Callable, params: dict[str, np.ndarray], *, n_estimates:
                device: str = "cpu", n_samples: int = 1, **options: Any) -> dict[str, np.ndarray]:
     """Rows of Trace_ELBO's gradient estimate (pathwise, Gaussian sites)."""
     return _estimate("trace-elbo", program, params, n_estimates=n_estimates, seed=seed, n_samples=n_samples)
+
+
+def trace_elbo_discrete(program: Callable, params: dict[str, np.ndarray], *, n_estimates: int, seed: int,
+                        device: str = "cpu", n_samples: int = 1, **options: Any) -> dict[str, np.ndarray]:
+    """Rows of Trace_ELBO's gradient on discrete sites, which its docstring does not support (no score term)."""
+    return _estimate("trace-elbo-discrete", program, params, n_estimates=n_estimates, seed=seed, n_samples=n_samples)
 
 
 def trace_graph_elbo(program: Callable, params: dict[str, np.ndarray], *, n_estimates: int, seed: int,
@@ -116,7 +125,7 @@ def _rows_fn(elbo_name: str, program: Callable, sites: tuple[tuple[str, Site], .
     import numpyro
     from numpyro.infer import Trace_ELBO, TraceGraph_ELBO
 
-    elbo = (Trace_ELBO if elbo_name == "trace-elbo" else TraceGraph_ELBO)(num_particles=n_samples)
+    elbo = (Trace_ELBO if elbo_name.startswith("trace-elbo") else TraceGraph_ELBO)(num_particles=n_samples)
     declared = dict(sites)
 
     def guide(theta: dict[str, Any]) -> None:
@@ -187,8 +196,9 @@ def _distribution(site: Site, node: dict[str, Any]) -> Any:
 # ------------------------------------------------------------------------------------------------- the catalog
 
 
-def _adapter(name: str, function: str, family: Family, description: str, paper: str, note: str) -> Adapter:
-    spec = Spec(f"numpyro/{name}", family, True, _ELBOS[name], 2, True, paper, note=note)
+def _adapter(name: str, function: str, family: Family, description: str, paper: str, note: str,
+             unbiased: bool = True) -> Adapter:
+    spec = Spec(f"numpyro/{name}", family, unbiased, _ELBOS[name], 2, True, paper, note=note)
     return Adapter(library=LIBRARY, module=MODULE, description=description,
                    estimator=BlackBoxEstimator(spec=spec, functions={"jax": f"bench.audit.numpyro:{function}"},
                                                level="model"))
@@ -200,6 +210,12 @@ ADAPTERS: list[Adapter] = [
              f"{_NUMPYRO}; Trace_ELBO after Wingate & Weber 2013 and Ranganath, Gerrish & Blei 2014, "
              f"{_DOCS}#trace-elbo",
              note="reparameterised sites only, as its docstring says; 2 program runs (guide, model) per particle"),
+    # what a user gets who overlooks that docstring: it runs, silently, with no score-function term
+    _adapter("trace-elbo-discrete", "trace_elbo_discrete", "score-function",
+             "numpyro.infer.Trace_ELBO on Bernoulli and categorical sites, which it documents as unsupported: "
+             "it runs without a warning and drops the score term",
+             f"{_NUMPYRO}; {_DOCS}#trace-elbo ('only supports random variables with reparameterized samplers')",
+             note="claimed biased here: the documentation says it does not support these sites", unbiased=False),
     _adapter("trace-graph-elbo", "trace_graph_elbo", "score-function",
              "numpyro.infer.TraceGraph_ELBO: score function with each site's downstream costs (provenance, "
              "plates), reparameterised Normals pathwise",
