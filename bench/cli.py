@@ -227,6 +227,11 @@ def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
     speed = suite == "speed"
     data = _data(args)
     chosen_estimators = _estimators(args.estimators) if args.estimators else None
+    from estimators.plugins import is_black_box
+
+    for name in [n for n, _ in chosen_estimators or [] if is_black_box(n) and suite != "gradients"]:
+        print(f"note: {name} is a black-box plug-in: it runs in the gradients suite and the audit, not in {suite}",
+              file=sys.stderr)
     if suite == "training":
         backends = _backends(args.backend, args.device)
         if "torch-compile" in backends:  # its loop is define-by-run eager code; not compiled, so refused
