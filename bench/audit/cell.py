@@ -65,4 +65,5 @@ def audit_cell(cell: Cell) -> list[dict[str, Any]]:
     z, bound = coordinate_z(streamed.moments, truth.mean)
     out = [row(cell, metric, value, se, group=group) for group, metrics in summarize(streamed.moments, truth).items()
            for metric, (value, se) in metrics.items()]
-    return out + [row(cell, "max_abs_z", float(np.abs(z).max()), bound), row(cell, "coordinates", len(z)), *checks]
+    return out + [row(cell, "max_abs_z", float(np.abs(z).max()), bound), row(cell, "coordinates", len(z)),
+                  row(cell, "estimates", streamed.moments.n_rows), *checks]

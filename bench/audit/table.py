@@ -14,8 +14,9 @@ import pandas as pd
 
 from bench.audit import ADAPTER_MODULES
 
-COLUMNS = ["implementation", "estimator", "problem", "claimed", "bias_sq ± SE (z)", "max |z| / bound", "variance",
-           "verdict"]
+COLUMNS = ["implementation", "estimator", "problem", "estimates", "claimed", "bias_sq ± SE (z)", "max |z| / bound",
+           "variance", "verdict"]
+NUMERIC = [False, False, False, True, False, True, True, True, False]
 
 
 def verdict(claims_unbiased: bool, max_z: float, bound: float) -> str:
@@ -34,9 +35,15 @@ def _variant(problem: str, params: str) -> str:
     return problem + "".join(f":{k}={pp[k]}" for k in own if k in pp)
 
 
-def command(estimator: str, problem: str) -> str:
+def command(estimator: str, problem: str, estimates: int = 2000) -> str:
     """The command that reruns one row of the table."""
-    return f"python -m bench audit --adapters {estimator} --problems {problem}"
+    more = f" --n-estimates {estimates}" if estimates != 2000 else ""
+    return f"python -m bench audit --adapters {estimator} --problems {problem}{more}"
+
+
+def _value(cell: pd.DataFrame, metric: str) -> int:
+    found = cell[cell.metric == metric].value
+    return int(found.iloc[0]) if len(found) and np.isfinite(found.iloc[0]) else 0
 
 
 def audit_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -56,11 +63,12 @@ def audit_rows(rows: pd.DataFrame) -> pd.DataFrame:
         out.append({
             "implementation": first.estimator_version.split("+")[0], "estimator": first.estimator,
             "problem": _variant(first.problem, first.problem_params), "depth": int(first.depth),
+            "estimates": _value(cell, "estimates"),
             "claimed": "unbiased" if claimed else "biased", "bias_sq": value, "se": se,
             "z": value / se if se > 0 else np.nan, "max_z": max_z, "bound": bound,
             "variance": float(var.value.iloc[0]) if ok and len(var) else np.nan,
             "verdict": verdict(claimed, max_z, bound) if ok else f"failed ({first.status}): {first.message}",
-            "command": command(first.estimator, first.problem),
+            "command": command(first.estimator, first.problem, _value(cell, "estimates") or 2000),
         })
     frame = pd.DataFrame(out)
     return frame.sort_values(["implementation", "estimator", "problem"]) if len(frame) else frame
@@ -87,7 +95,7 @@ def cells_of(frame: pd.DataFrame) -> list[list[str]]:
     def num(x: float, digits: int = 3) -> str:
         return "—" if not np.isfinite(x) else f"{x:.{digits}g}"
 
-    return [[r.implementation, r.estimator, r.problem, r.claimed,
+    return [[r.implementation, r.estimator, r.problem, str(r.estimates), r.claimed,
              "—" if not np.isfinite(r.bias_sq) else f"{r.bias_sq:.3g} ± {r.se:.2g} ({r.z:.1f})",
              "—" if not np.isfinite(r.max_z) else f"{r.max_z:.2f} / {r.bound:.2f}", num(r.variance), r.verdict]
             for r in frame.itertuples()]

@@ -185,7 +185,7 @@ def claims(rows: pd.DataFrame) -> list[Block]:
 
 def audit(rows: pd.DataFrame) -> list[Block]:
     """Other libraries' estimators against exact truths (bench.audit): the table, then what it found wrong."""
-    from bench.audit.table import COLUMNS, audit_rows, cells_of
+    from bench.audit.table import COLUMNS, NUMERIC, audit_rows, cells_of
 
     table = audit_rows(rows)
     if not len(table):
@@ -200,7 +200,7 @@ def audit(rows: pd.DataFrame) -> list[Block]:
                  f"meet the exact gradient in two z-tests: bias_sq / SE, the test every gradients cell carries, and "
                  f"the verdict's, the largest per-coordinate |z| against its Bonferroni bound (a false alarm once in "
                  f"a thousand cells). {len(right)} of {len(table)} rows are unbiased as claimed."),
-            Table(COLUMNS, cells_of(table), [False, False, False, False, True, True, True, False]),
+            Table(COLUMNS, cells_of(table), NUMERIC),
             Bullets(found) if found else Para("Nothing found wrong: every implementation that claims to be "
                                               "unbiased is, within the test's power, and every run completed.")]
 
