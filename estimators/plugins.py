@@ -75,6 +75,7 @@ class Plugin:
 ESTIMATORS: dict[str, Plugin] = {}
 WARNINGS: list[str] = []
 _BACKEND_ERRORS: dict[tuple[str, str], str] = {}
+_IMPORTED: set[tuple[str, str]] = set()
 _loaded = False
 
 
@@ -166,15 +167,21 @@ def load(eps: Iterable[EntryPoint] | None = None) -> None:
 def import_backend(backend_package: str) -> None:
     """Import every surrogate plug-in's module for one backend (called by estimators.torch / estimators.jax);
     a module that fails is remembered, and a cell using it fails with that message."""
-    for name, plugin in ESTIMATORS.items():
-        module = getattr(plugin.declaration, "modules", {}).get(backend_package)
-        if module is None:
-            continue
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # noqa: BLE001 - reported per cell, never fatal for the backend
-            _BACKEND_ERRORS[name, backend_package] = (f"plug-in {plugin.package}: module {module} failed to import "
-                                                      f"({type(exc).__name__}: {exc})")
+    for name in list(ESTIMATORS):
+        _import_module(name, backend_package)
+
+
+def _import_module(name: str, backend_package: str) -> None:
+    plugin = ESTIMATORS[name]
+    module = getattr(plugin.declaration, "modules", {}).get(backend_package)
+    if module is None or (name, backend_package) in _IMPORTED:
+        return
+    _IMPORTED.add((name, backend_package))
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - reported per cell, never fatal for the backend
+        _BACKEND_ERRORS[name, backend_package] = (f"plug-in {plugin.package}: module {module} failed to import "
+                                                  f"({type(exc).__name__}: {exc})")
 
 
 def check_backend(name: str, backend_package: str) -> None:
@@ -187,6 +194,7 @@ def check_backend(name: str, backend_package: str) -> None:
                            f"it has: {', '.join(plugin.backends)}")
     if plugin.kind == "surrogate":
         importlib.import_module(f"estimators.{backend_package}")
+        _import_module(name, backend_package)  # a plug-in loaded after its backend was imported
         if (name, backend_package) in _BACKEND_ERRORS:
             raise RuntimeError(_BACKEND_ERRORS[name, backend_package])
 
