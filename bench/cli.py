@@ -341,7 +341,7 @@ def _list() -> int:
     return 0
 
 
-def _audit(args: argparse.Namespace) -> int:
+def _audit(args: argparse.Namespace, argv: list[str]) -> int:
     from bench import audit
     from bench.audit.table import audit_rows, markdown
     from bench.store import read_results
@@ -369,7 +369,7 @@ def _audit(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 0
     failed, _ = audit.run(out, names=names, problems=problems, n_estimates=args.n_estimates, seed=args.seed,
-                          resume=args.resume, quiet=args.quiet)
+                          resume=args.resume, quiet=args.quiet, argv=argv)
     table = audit_rows(read_results(out))
     text = markdown(table)
     print(text)
@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return _list()
         if args.command == "audit":
-            return _audit(args)
+            return _audit(args, argv)
         if args.command == "report":
             report.render(Path(args.results), _out_dir(args.out))
             return 0

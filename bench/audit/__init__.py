@@ -128,7 +128,7 @@ def cells(chosen: list[Adapter], *, n_estimates: int, seed: int, device: str, da
 
 def run(out: Path, *, names: list[str] | None = None, problems: list[str] | None = None, n_estimates: int = 2000,
         seed: int = 0, device: str = "cpu", data: dict[str, Any] | None = None, resume: bool = False,
-        quiet: bool = False, settings: tuple = ()) -> tuple[int, list[str]]:
+        quiet: bool = False, settings: tuple = (), argv: list[str] | None = None) -> tuple[int, list[str]]:
     """Run the audit into `out` (inline: the adapters are registered in this process only); returns
     (failed cells, notes about skipped libraries)."""
     import dataclasses
@@ -147,5 +147,5 @@ def run(out: Path, *, names: list[str] | None = None, problems: list[str] | None
     grid = [dataclasses.replace(c, settings=settings) for c in cells(
         chosen, n_estimates=n_estimates, seed=seed, device=device,
         data=data or {"data": "digits", "data_dir": ""}, problems=problems)]
-    failed = run_sweep(grid, out, ["audit"], resume=resume, quiet=quiet, executor=InlineExecutor())
+    failed = run_sweep(grid, out, argv or ["audit"], resume=resume, quiet=quiet, executor=InlineExecutor())
     return failed, notes

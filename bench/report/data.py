@@ -57,7 +57,8 @@ def _compact(d: dict[str, Any]) -> str:
 def _views(df: pd.DataFrame) -> pd.Series:
     """The problem's name, plus the parameters that differ when one problem ran with several parameter sets."""
     out = df.problem.astype(object).copy()
-    for problem, part in df.groupby("problem"):
+    measured = df[df.suite != "audit"] if "suite" in df else df  # the audit has its own table, at its own sizes
+    for problem, part in measured.groupby("problem"):
         variants = part.problem_params.unique()
         if len(variants) < 2:
             continue
