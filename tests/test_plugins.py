@@ -79,6 +79,34 @@ def test_a_cell_whose_plugin_module_fails_is_recorded_as_failed(clean_catalog):
     assert "has no jax implementation" in run_cell(jax_cell)[0]["message"]
 
 
+def test_a_node_level_black_box_runs_on_single_nodes_only(clean_catalog):
+    """The node-level call (f, params, dist): unbiased on the toy by the per-coordinate test; the sweep leaves
+    it out of the chain, and a chain cell asked for anyway fails with the reason."""
+    from bench import sweep
+    from bench.audit.cell import coordinate_z
+    from bench.moments import Moments
+    from bench.stream import stream
+    from bench.suites.common import build
+
+    plugins.load([_ep("node-score-function", "tests.plugin_fixtures:NODE_BLACK_BOX")])
+    pp = {**PROBLEMS["toy-bernoulli"].defaults, "units": 3, "spread": 1.0, "theta": 0.5}
+    grid = sweep.cells("gradients", problems={"toy-bernoulli": pp, "chain": PROBLEMS["chain"].defaults},
+                       estimators=[("node-score-function", {})], backends=["torch", "jax"], device="cpu",
+                       depths=[2], batch_sizes=[1], n_samples=[1], seed=0, n_estimates=20_000)
+    assert [(c.problem, c.backend) for c in grid] == [("toy-bernoulli", "torch")]
+    rows = run_cell(grid[0])
+    assert all(r["status"] == "ok" for r in rows)
+    driver, call, theta, _ = build(grid[0])
+    truth = np.array([0.25 * np.cosh(x / 2) ** -2 * 0.1 for x in 0.5 + np.linspace(-1, 1, 3)])  # s(1-s)(1-2t)
+    out = stream(driver, SPECS["node-score-function"], call, theta, None, (), n_rows=20_000, options={},
+                 budget=2**30, new_moments=lambda chunk: Moments({"logits": 3}, {"all": ["logits"]}, 200, truth))
+    z, bound = coordinate_z(out.moments, truth)
+    assert np.all(np.abs(z) < bound), (z, bound)
+    chain = Cell("gradients", "chain", tuple(sorted(PROBLEMS["chain"].defaults.items())), "node-score-function",
+                 "torch", "cpu", 2, 1, 1, 0, 100)
+    assert "runs on single-node problems only" in run_cell(chain)[0]["message"]
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """The example plug-in pip-installed into its own folder, put on the path of the commands below."""
@@ -119,6 +147,10 @@ def test_plugins_run_in_the_gradients_suite_unbiased(installed, tmp_path):
     assert len(cells) == 12 and (cells.status == "ok").all()
     assert set(cells[cells.estimator == "score-function-bb"].backend) == {"torch"}
     assert cells.estimator_version.str.startswith("mcgrad-plugin-example==0.1.0+").all()
+    report = bench("report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "report" / "index.md").read_text()
+    assert "reinforce-const" in page and "score-function-bb" in page and "tiny-sbn" in page
     tiny = cells[cells.problem == "tiny-sbn"]
     assert tiny.problem_version.str.startswith("mcgrad-plugin-example==0.1.0+").all()
     bias = df[(df.metric == "bias_sq") & (df.param_group == "all")]
