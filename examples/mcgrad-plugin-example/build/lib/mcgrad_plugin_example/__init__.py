@@ -1,1 +1,0 @@
-"""An example plug-in for mcgrad-bench (see README.md beside this package)."""
