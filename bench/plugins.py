@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from importlib.metadata import EntryPoint
 
 from bench.problems import PROBLEMS, Problem
-from estimators.plugins import PROBLEM_GROUP, WARNINGS, Plugin, discover, load_one, source_version
+from estimators.plugins import PROBLEM_GROUP, Plugin, discover, load_group
 
 LOADED: dict[str, Plugin] = {}
 _loaded = False
@@ -40,18 +40,8 @@ def load(eps: Iterable[EntryPoint] | None = None) -> None:
     if _loaded and eps is None:
         return
     _loaded = True
-    for ep in (discover(PROBLEM_GROUP) if eps is None else eps):
-        taken = {n: f"plug-in {LOADED[n].package}" if n in LOADED else "the built-in problem" for n in PROBLEMS}
-        found = load_one(ep, lambda obj: "problem" if isinstance(obj, Problem) else "", taken)
-        if found is None:
-            continue
-        problem, package = found
-        why = _check(ep.name, problem)
-        if why:
-            WARNINGS.append(f"plug-in {package}: problem {ep.name!r}: {why}; skipped")
-            continue
-        PROBLEMS[ep.name] = problem
-        LOADED[ep.name] = Plugin(ep.name, "problem", package, source_version(ep), problem)
+    load_group(discover(PROBLEM_GROUP) if eps is None else eps, what="problem", catalog=PROBLEMS, loaded=LOADED,
+               kind_of=lambda obj: "problem" if isinstance(obj, Problem) else "", check=_check)
 
 
 def runs(estimator: str, suite: str, problem: str, pp: dict, backend: str) -> bool:

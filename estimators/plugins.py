@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -104,24 +104,28 @@ def source_version(ep: EntryPoint) -> str:
     return f"{_package(ep)}=={version}+{h.hexdigest()[:12]}"
 
 
-def load_one(ep: EntryPoint, kind_of: Any, taken: dict[str, str]) -> tuple[Any, str] | None:
-    """(declaration, package) of one entry point, or None with a line in WARNINGS. `kind_of(obj)` names the
-    declaration's kind or returns '' when the object is not one; `taken` maps names in use to their owners."""
-    package = _package(ep)
-    try:
-        obj = ep.load()
-    except Exception as exc:  # noqa: BLE001 - a broken plug-in is reported, never fatal
-        WARNINGS.append(f"plug-in {package}: {ep.group} entry point {ep.name} = {ep.value} failed to load "
-                        f"({type(exc).__name__}: {exc}); skipped")
-        return None
-    if not kind_of(obj):
-        WARNINGS.append(f"plug-in {package}: {ep.group} entry point {ep.name} = {ep.value} is a "
-                        f"{type(obj).__name__}, not a declaration this group takes; skipped")
-        return None
-    if ep.name in taken:
-        WARNINGS.append(f"plug-in {package}: {ep.name!r} clashes with {taken[ep.name]}; skipped")
-        return None
-    return obj, package
+def load_group(eps: Iterable[EntryPoint], *, what: str, catalog: dict[str, Any], loaded: dict[str, Plugin],
+               kind_of: Callable[[Any], str], check: Callable[[str, Any], str],
+               entry: Callable[[Any], Any] = lambda obj: obj) -> None:
+    """Load each entry point into `catalog` (as entry(declaration)) and `loaded`; a failure to load, a
+    declaration of another kind (kind_of(obj) == ''), a name in use, or what check(name, obj) finds wrong
+    is one line in WARNINGS naming the package, and that entry point is skipped."""
+    for ep in eps:
+        package = _package(ep)
+        taken = {n: f"plug-in {loaded[n].package}" if n in loaded else f"the built-in {what}" for n in catalog}
+        try:
+            obj = ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in is reported, never fatal
+            WARNINGS.append(f"plug-in {package}: {ep.group} entry point {ep.name} = {ep.value} failed to load "
+                            f"({type(exc).__name__}: {exc}); skipped")
+            continue
+        why = ("" if kind_of(obj) else f"is a {type(obj).__name__}, not a declaration this group takes")
+        why = why or (f"clashes with {taken[ep.name]}" if ep.name in taken else "") or check(ep.name, obj)
+        if why:
+            WARNINGS.append(f"plug-in {package}: {what} {ep.name!r} {why}; skipped")
+            continue
+        catalog[ep.name] = entry(obj)
+        loaded[ep.name] = Plugin(ep.name, kind_of(obj), package, source_version(ep), obj)
 
 
 def _estimator_kind(obj: Any) -> str:
@@ -130,7 +134,7 @@ def _estimator_kind(obj: Any) -> str:
 
 
 def _check_declaration(name: str, obj: SurrogateEstimator | BlackBoxEstimator) -> str:
-    """'' or what is wrong with a well-typed declaration."""
+    """'' or what is wrong with a well-typed declaration (as a phrase: "its spec must ...")."""
     backends = obj.modules if isinstance(obj, SurrogateEstimator) else obj.functions
     if not isinstance(obj.spec, Spec) or obj.spec.name != name:
         return f"its spec must be an estimators.Spec named {name!r} like the entry point"
@@ -149,19 +153,8 @@ def load(eps: Iterable[EntryPoint] | None = None) -> None:
     if _loaded and eps is None:
         return
     _loaded = True
-    for ep in (discover(ESTIMATOR_GROUP) if eps is None else eps):
-        taken = {n: f"plug-in {ESTIMATORS[n].package}" if n in ESTIMATORS else "the built-in estimator"
-                 for n in SPECS}
-        found = load_one(ep, _estimator_kind, taken)
-        if found is None:
-            continue
-        obj, package = found
-        problem = _check_declaration(ep.name, obj)
-        if problem:
-            WARNINGS.append(f"plug-in {package}: estimator {ep.name!r}: {problem}; skipped")
-            continue
-        SPECS[ep.name] = obj.spec
-        ESTIMATORS[ep.name] = Plugin(ep.name, _estimator_kind(obj), package, source_version(ep), obj)
+    load_group(discover(ESTIMATOR_GROUP) if eps is None else eps, what="estimator", catalog=SPECS,
+               loaded=ESTIMATORS, kind_of=_estimator_kind, check=_check_declaration, entry=lambda obj: obj.spec)
 
 
 def import_backend(backend_package: str) -> None:
