@@ -60,6 +60,21 @@ class Adapter:
         return self.estimator.spec.name
 
 
+@dataclass(frozen=True)
+class Site:
+    """One random value a program asks for, as the ELBO adapters declare it: its distribution and event shape
+    (the node's shape less the examples axis)."""
+
+    dist: str
+    event: tuple[int, ...]
+
+    @property
+    def event_ndim(self) -> int:
+        """Dims `.to_event` folds in: all of the event but a one-hot's own last axis (the libraries' categorical
+        distributions have it as their support)."""
+        return len(self.event) - (self.dist == "categorical")
+
+
 def adapters() -> tuple[list[Adapter], list[str]]:
     """(adapters whose library is installed, and installed black-box plug-ins; one note per library that is
     not installed)."""

@@ -42,13 +42,12 @@ both once more, abstractly, for provenance), and each call one eager run at fixe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from bench.audit import Adapter
+from bench.audit import Adapter, Site
 from estimators.plugins import BlackBoxEstimator
 from estimators.spec import Family, Spec
 
@@ -62,19 +61,6 @@ _NUMPYRO = ("Phan, Pradhan & Jankowiak 2019, Composable effects for flexible and
             "programming in NumPyro")
 # the sites each adapter declares
 _ELBOS = {"trace-elbo": (_G,), "trace-elbo-discrete": (_B, _C), "trace-graph-elbo": (_B, _C, _G)}
-
-
-@dataclass(frozen=True)
-class Site:
-    """One random value the program asks for: its distribution and event shape (the node's shape less E)."""
-
-    dist: str
-    event: tuple[int, ...]
-
-    @property
-    def event_ndim(self) -> int:
-        """Dims `.to_event` folds in: numpyro's Categorical has the one-hot's last axis as its support."""
-        return len(self.event) - (self.dist == _C)
 
 
 # ---------------------------------------------------------------------------------------------- the black boxes

@@ -58,6 +58,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import audit
 from bench.audit import Adapter
 from estimators.plugins import BlackBoxEstimator
 from estimators.spec import Family, Spec
@@ -73,16 +74,8 @@ _ENUMERATE = {"enumerate": "parallel"}
 
 
 @dataclass(frozen=True)
-class Site:
-    """One random value the program asks for: its distribution and event shape (the node's shape less E)."""
-
-    dist: str
-    event: tuple[int, ...]
-
-    @property
-    def event_ndim(self) -> int:
-        """Dims `.to_event` folds in: all of the event but a one-hot's own last axis (already an event dim)."""
-        return len(self.event) - (self.dist == _C)
+class Site(audit.Site):
+    """A site, and the separate variables TraceEnum_ELBO enumerates one by one."""
 
     @property
     def variables(self) -> tuple[int, ...]:
