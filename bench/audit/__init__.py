@@ -21,7 +21,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +122,6 @@ def register(adapter: Adapter) -> None:
 def cells(chosen: list[Adapter], *, n_estimates: int, seed: int, device: str, data: dict[str, Any],
           problems: list[str] | None = None) -> list:
     """The audit's gradients cells: every adapter on every problem of its distributions, in its backend."""
-    import dataclasses
-
     from bench import sweep
     from bench.problems import PROBLEMS as ALL
 
@@ -137,7 +135,7 @@ def cells(chosen: list[Adapter], *, n_estimates: int, seed: int, device: str, da
             grid = sweep.cells("audit", problems={problem: pp}, estimators=[(adapter.name, {})],
                                backends=[backend], device=device, depths=[DEPTHS.get(problem, 1)],
                                batch_sizes=[BATCH_SIZE], n_samples=[1], seed=seed, n_estimates=n_estimates)
-            out += [dataclasses.replace(c, experiment=EXPERIMENT) for c in grid]
+            out += [replace(c, experiment=EXPERIMENT) for c in grid]
     return out
 
 
@@ -146,8 +144,6 @@ def run(out: Path, *, names: list[str] | None = None, problems: list[str] | None
         quiet: bool = False, settings: tuple = (), argv: list[str] | None = None) -> tuple[int, list[str]]:
     """Run the audit into `out` (inline: the adapters are registered in this process only); returns
     (failed cells, notes about skipped libraries)."""
-    import dataclasses
-
     from bench.executors import InlineExecutor
     from bench.runner import run_sweep
 
@@ -159,7 +155,7 @@ def run(out: Path, *, names: list[str] | None = None, problems: list[str] | None
     from bench.run import SUITE_FUNCTIONS
 
     SUITE_FUNCTIONS.setdefault("audit", audit_cell)  # the audit's cells run in this process only (inline)
-    grid = [dataclasses.replace(c, settings=settings) for c in cells(
+    grid = [replace(c, settings=settings) for c in cells(
         chosen, n_estimates=n_estimates, seed=seed, device=device,
         data=data or {"data": "digits", "data_dir": ""}, problems=problems)]
     failed = run_sweep(grid, out, argv or ["audit"], resume=resume, quiet=quiet, executor=InlineExecutor())

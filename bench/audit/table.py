@@ -12,7 +12,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from bench.audit import ADAPTER_MODULES
+from bench.audit import ADAPTER_MODULES, PROBLEMS
+from estimators.spec import SPECS
 
 COLUMNS = ["implementation", "estimator", "problem", "estimates", "claimed", "bias_sq ± SE (z)", "max |z| / bound",
            "variance", "verdict"]
@@ -28,8 +29,6 @@ def verdict(claims_unbiased: bool, max_z: float, bound: float) -> str:
 
 
 def _variant(problem: str, params: str) -> str:
-    from bench.audit import PROBLEMS
-
     pp = json.loads(params)
     own = PROBLEMS.get(problem, {})
     return problem + "".join(f":{k}={pp[k]}" for k in own if k in pp)
@@ -77,8 +76,6 @@ def audit_rows(rows: pd.DataFrame) -> pd.DataFrame:
 def _claims_unbiased(estimator: str) -> bool:
     """What the implementation claims: its adapter's declaration (read whether or not its library is installed),
     else the catalog's spec (a plug-in audited the same way)."""
-    from estimators.spec import SPECS
-
     for name in ADAPTER_MODULES:
         try:
             declared = importlib.import_module(f"bench.audit.{name}").ADAPTERS
