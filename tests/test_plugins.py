@@ -83,6 +83,7 @@ def test_a_cell_whose_plugin_module_fails_is_recorded_as_failed(clean_catalog):
 def test_a_node_level_black_box_runs_on_single_nodes_only(clean_catalog):
     """The node-level call (f, params, dist): unbiased on the toy by the per-coordinate test; the sweep leaves
     it out of the chain, and a chain cell asked for anyway fails with the reason."""
+    from bench import budget as mem
     from bench import sweep
     from bench.audit.cell import coordinate_z
     from bench.moments import Moments
@@ -100,7 +101,7 @@ def test_a_node_level_black_box_runs_on_single_nodes_only(clean_catalog):
     driver, call, theta, _ = build(grid[0])
     truth = np.array([0.25 * np.cosh(x / 2) ** -2 * 0.1 for x in 0.5 + np.linspace(-1, 1, 3)])  # s(1-s)(1-2t)
     out = stream(driver, SPECS["node-score-function"], call, theta, None, (), n_rows=20_000, options={},
-                 budget=2**30, new_moments=lambda chunk: Moments({"logits": 3}, {"all": ["logits"]}, 200, truth))
+                 budget=mem.default_budget(), new_moments=lambda chunk: Moments({"logits": 3}, {"all": ["logits"]}, 200, truth))
     z, bound = coordinate_z(out.moments, truth)
     assert np.all(np.abs(z) < bound), (z, bound)
     chain = Cell("gradients", "chain", tuple(sorted(PROBLEMS["chain"].defaults.items())), "node-score-function",
