@@ -101,7 +101,8 @@ def test_a_node_level_black_box_runs_on_single_nodes_only(clean_catalog):
     driver, call, theta, _ = build(grid[0])
     truth = np.array([0.25 * np.cosh(x / 2) ** -2 * 0.1 for x in 0.5 + np.linspace(-1, 1, 3)])  # s(1-s)(1-2t)
     out = stream(driver, SPECS["node-score-function"], call, theta, None, (), n_rows=20_000, options={},
-                 budget=mem.default_budget(), new_moments=lambda chunk: Moments({"logits": 3}, {"all": ["logits"]}, 200, truth))
+                 budget=mem.default_budget(),
+                 new_moments=lambda chunk: Moments({"logits": 3}, {"all": ["logits"]}, 200, truth))
     z, bound = coordinate_z(out.moments, truth)
     assert np.all(np.abs(z) < bound), (z, bound)
     chain = Cell("gradients", "chain", tuple(sorted(PROBLEMS["chain"].defaults.items())), "node-score-function",

@@ -35,6 +35,8 @@ def results(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def rendered(results, tmp_path_factory) -> tuple[Path, list[str]]:
     """The report folder and the warnings raised while rendering it (bench.findings replaced by a fake)."""
+    import bench.claims  # noqa: F401 - bound to the real bench.findings before it is faked below
+
     out = tmp_path_factory.mktemp("report")
     fake = types.ModuleType("bench.findings")
     fake.compare = lambda df: FINDINGS
@@ -287,3 +289,28 @@ def test_headline_times_and_numbers():
                                                                                 "35 µs", "4 ns"]
     assert headline.sci(3.1e-5) == "3.1e-5" and headline.sci(0.25) == "0.25" and headline.sci(310.0) == "3.1e2"
     assert headline.unbiased("disarm") and not headline.unbiased("st") and not headline.unbiased("no-such")
+
+
+def test_results_older_than_the_code_are_flagged_by_suite():
+    """The report compares every cell's stored versions with this checkout's, as `--resume` does: current cells
+    pass, a changed estimator is named, a suite with nothing current is called out whole, and a cell of an
+    estimator this process does not know (an audited library's adapter) is not compared."""
+    from bench import versions
+
+    def cell(i: int, suite: str, estimator: str, **stored: str) -> dict:
+        now = versions.versions(suite, "chain", estimator, "torch")
+        return {"cell_id": f"c{i}", "suite": suite, "problem": "chain", "estimator": estimator, "backend": "torch",
+                **now, **stored}
+
+    rows = pd.DataFrame([cell(0, "gradients", "disarm"), cell(1, "gradients", "disarm"),
+                         cell(2, "gradients", "rloo", estimator_version="old"),
+                         cell(3, "speed", "st", suite_version="old"),
+                         cell(4, "audit", "pyro/trace-elbo", estimator_version="pyro-ppl==0+abc")])
+    stale = data.outdated(rows)
+    assert stale[["suite", "changed", "cells", "estimators"]].values.tolist() == [
+        ["gradients", "estimator", 1, "rloo"], ["speed", "suite", 1, "st"]]
+    warning = tables.outdated(stale, rows)
+    assert "2 cells were made by code that has changed since" in warning[0].text
+    assert "(all of suite speed)" in warning[0].text and "gradients" not in warning[0].text
+    assert warning[1].rows[0][2] == "1 of 3"
+    assert data.outdated(rows.iloc[:2]).empty and tables.outdated(data.outdated(rows.iloc[:2]), rows) == []

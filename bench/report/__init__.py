@@ -110,6 +110,7 @@ def build(results: data.Results, source: Path, plots: Path) -> list[Block]:
              f"{len(set(rows.run_id))} run(s); suites: {', '.join(sorted(set(rows.suite))) or 'none'}."),
         Para(READING),
         *tables.mixed_versions(data.mixed_versions(rows)),
+        *tables.outdated(data.outdated(rows), cells),
     ]
     body: list[Block] = []
     for view in sorted(set(grads.view) | set(speeds.view)):

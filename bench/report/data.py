@@ -230,5 +230,43 @@ def mixed_versions(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["suite", "problem", "estimator", "backend", "versions", "cells"])
 
 
+OUTDATED_COLUMNS = ["suite", "changed", "cells", "estimators", "problems"]
+
+
+def outdated(rows: pd.DataFrame) -> pd.DataFrame:
+    """Cells whose stored code versions differ from this checkout's, by suite and by what changed.
+
+    The same comparison `--resume` makes. An estimator or problem this process does not know (an audited
+    library's adapter, a plug-in not installed) is not compared; a cell without versions predates them."""
+    from bench import versions
+    from bench.problems import PROBLEMS
+    from estimators.spec import SPECS
+
+    if rows.empty or not set(VERSION_COLUMNS) <= set(rows):
+        return pd.DataFrame(columns=OUTDATED_COLUMNS)
+    cells = rows.drop_duplicates("cell_id")
+    keys = ["suite", "problem", "estimator", "backend", *VERSION_COLUMNS]
+    groups = cells.groupby(keys, dropna=False).size()
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for (suite, problem, estimator, backend, *stored), n in groups.items():
+        want = versions.versions(suite, problem, estimator, backend)
+        known = {"estimator_version": estimator in SPECS, "problem_version": problem in PROBLEMS,
+                 "suite_version": True}
+        if all(pd.isna(v) for v in stored):
+            changed = "none recorded (written before code versions)"
+        else:
+            changed = " and ".join(k.removesuffix("_version") for k, have in zip(VERSION_COLUMNS, stored)
+                                   if known[k] and have != want[k])
+        if changed:
+            entry = found.setdefault((suite, changed), {"cells": 0, "estimators": set(), "problems": set()})
+            entry["cells"] += int(n)
+            entry["estimators"].add(estimator)
+            entry["problems"].add(problem)
+    return pd.DataFrame([{"suite": suite, "changed": changed, "cells": e["cells"],
+                          "estimators": ", ".join(sorted(e["estimators"])),
+                          "problems": ", ".join(sorted(e["problems"]))}
+                         for (suite, changed), e in sorted(found.items())], columns=OUTDATED_COLUMNS)
+
+
 def failed(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows.status != "ok"].drop_duplicates("cell_id")

@@ -224,6 +224,21 @@ def mixed_versions(mixed: pd.DataFrame) -> list[Block]:
             Table(columns, [[str(getattr(r, c)) for c in columns] for r in mixed.itertuples()])]
 
 
+def outdated(stale: pd.DataFrame, cells: pd.DataFrame) -> list[Block]:
+    """A warning when results were made by code that has changed since: per suite, what changed, how many cells."""
+    if stale.empty:
+        return []
+    total = cells.groupby("suite").size()
+    rows = [[r.suite, r.changed, f"{r.cells} of {total.get(r.suite, r.cells)}", r.estimators, r.problems]
+            for r in stale.itertuples()]
+    whole = sorted(s for s, part in stale.groupby("suite") if part.cells.sum() >= total.get(s, 0))
+    return [Para(f"**Warning: {stale.cells.sum()} cells were made by code that has changed since**"
+                 + (f" (all of suite {', '.join(whole)})" if whole else "")
+                 + ": their figures may not be what this checkout computes. `python -m bench run <suite> ... "
+                 "--resume` with the arguments that made them reruns exactly these cells."),
+            Table(["suite", "code changed", "cells", "estimators", "problems"], rows)]
+
+
 def environment(metas: list[dict[str, Any]]) -> list[Block]:
     """One row per run (invocation): code version, package versions, hardware and the command line."""
     runs: dict[str, dict[str, Any]] = {}
