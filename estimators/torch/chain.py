@@ -71,7 +71,10 @@ def chain_surrogate(name: str, params: dict[str, Tensor], u: list[Tensor], state
                                            states[layer], dist="bernoulli", event_ndim=1, **options)
         return out
 
-    return node(0, None), states
+    try:
+        return node(0, None), states
+    finally:
+        node = None  # it calls itself through its closure: a cycle that would hold this call's tensors
 
 
 def build(name: str, arrays: dict[str, np.ndarray], *, n_samples: int = 1, seed: int = 0, device: str = "cpu",
