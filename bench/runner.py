@@ -34,8 +34,7 @@ def stale(path: Path, cell: Cell) -> str:
         return "unreadable, or written before code versions were recorded"
     if any(r["status"] == "died" for r in table):
         return "its worker died"
-    want = versions.versions(cell.suite, cell.problem, cell.estimator, cell.backend)
-    changed = [k.removesuffix("_version") for k in VERSION_COLUMNS if table and table[0][k] != want[k]]
+    changed = versions.changed(table[0], cell.suite, cell.problem, cell.estimator, cell.backend) if table else []
     return f"{' and '.join(changed)} code changed" if changed else ""
 
 

@@ -87,3 +87,10 @@ def versions(suite: str, problem: str, estimator: str, backend: str) -> dict[str
     return {"estimator_version": estimator_version(estimator, backend),
             "problem_version": problem_version(problem, backend), "suite_version": suite_version(suite)}
 
+
+
+def changed(stored: dict[str, str | None], suite: str, problem: str, estimator: str, backend: str,
+            compare: tuple[str, ...] = ("estimator", "problem", "suite")) -> list[str]:
+    """Which of `compare` (estimator, problem, suite) has code other than the stored versions say."""
+    want = versions(suite, problem, estimator, backend)
+    return [k for k in compare if stored.get(f"{k}_version") != want[f"{k}_version"]]

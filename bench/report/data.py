@@ -249,14 +249,12 @@ def outdated(rows: pd.DataFrame) -> pd.DataFrame:
     groups = cells.groupby(keys, dropna=False).size()
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for (suite, problem, estimator, backend, *stored), n in groups.items():
-        want = versions.versions(suite, problem, estimator, backend)
-        known = {"estimator_version": estimator in SPECS, "problem_version": problem in PROBLEMS,
-                 "suite_version": True}
         if all(pd.isna(v) for v in stored):
             changed = "none recorded (written before code versions)"
         else:
-            changed = " and ".join(k.removesuffix("_version") for k, have in zip(VERSION_COLUMNS, stored)
-                                   if known[k] and have != want[k])
+            known = ("estimator",) * (estimator in SPECS) + ("problem",) * (problem in PROBLEMS) + ("suite",)
+            changed = " and ".join(versions.changed(dict(zip(VERSION_COLUMNS, stored)), suite, problem, estimator,
+                                                    backend, known))
         if changed:
             entry = found.setdefault((suite, changed), {"cells": 0, "estimators": set(), "problems": set()})
             entry["cells"] += int(n)
