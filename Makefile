@@ -5,7 +5,7 @@ STAMP := .venv/.installed
 TORCH_VERSION := 2.13.0
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: test bench lint clean
+.PHONY: test test-slow test-all bench lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv .venv
@@ -21,9 +21,17 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-# one worker per core; a module's tests stay on one worker (module fixtures: the Ray cluster, the reference runs)
+# Two tiers (README, "Tests"). One worker per core; tests are spread one by one, except the modules whose
+# module-scoped fixtures (the Ray cluster, reference runs, a rendered report) keep them on one worker (xdist_group).
+PYTEST := $(PY) -m pytest -n auto --dist loadgroup
 test: lint
-	$(PY) -m pytest -n auto --dist loadfile
+	$(PYTEST) -m "not slow"
+
+test-slow: $(STAMP)
+	$(PYTEST) -m slow
+
+test-all: lint
+	$(PYTEST)
 
 bench: $(STAMP)
 	$(PY) -m bench all

@@ -90,6 +90,7 @@ LIBRARY_RUNS = {"pyro": ("pyro", 500), "numpyro": ("numpyro", 2000), "storchasti
 FOUND_BIASED_ON_CHAIN = {"storchastic/arm", "storchastic/disarm", "storchastic/rebar", "storchastic/relax"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("library", list(LIBRARY_RUNS))
 def test_every_installed_adapter_runs_and_keeps_its_verdict(library, tmp_path):
     module, n_estimates = LIBRARY_RUNS[library]

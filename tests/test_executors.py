@@ -29,6 +29,8 @@ from bench.problems import PROBLEMS
 from bench.suites.gradients import PROCESS_METRICS
 from tests.truths import BACKENDS
 
+pytestmark = pytest.mark.xdist_group("executors")  # its module-scoped fixtures run once, on one worker
+
 # 8 cells (4 with one backend): toy-bernoulli and a depth-2 chain, reinforce and disarm; about 1 s each
 ARGS = ["run", "gradients", "--problems", "toy-bernoulli,chain", "--depths", "2", "--estimators",
         "reinforce,disarm", "--backend", ",".join(BACKENDS), "--n-estimates", "200", "--quiet"]
@@ -94,12 +96,14 @@ def test_cells_round_trip_through_json_whatever_their_fields():
         assert back.settings == cell.settings  # settings travel to workers, though not part of the identity
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["process", "ray"])
 def test_same_values_as_inline(executor, reference, tmp_path, request):
     assert main([*ARGS, *_executor_args(executor, request), "--out", str(tmp_path)]) == 0
     pd.testing.assert_frame_equal(_values(pd.read_parquet(tmp_path)), _values(reference), check_exact=True)
 
 
+@pytest.mark.slow
 def test_cli_runs_its_own_local_ray_cluster(reference, tmp_path):
     """The path users take: a fresh CLI process starts a 2-CPU local cluster, runs the cells, shuts it down."""
     pytest.importorskip("ray")
@@ -110,6 +114,7 @@ def test_cli_runs_its_own_local_ray_cluster(reference, tmp_path):
     assert store.read_meta(next(tmp_path.glob("*.parquet")))["executor"]["workers"] == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["process", "ray"])
 def test_resume_across_executors(executor, reference, reference_dir, tmp_path, request, capsys):
     """Files written inline, one deleted: another executor with --resume runs that cell alone."""
@@ -125,6 +130,7 @@ def test_resume_across_executors(executor, reference, reference_dir, tmp_path, r
     pd.testing.assert_frame_equal(_values(pd.read_parquet(tmp_path)), _values(reference), check_exact=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["process", "ray"])
 def test_killed_worker_is_a_died_cell_and_resume_completes_it(executor, reference, tmp_path, monkeypatch,
                                                               request, capsys):
@@ -175,6 +181,7 @@ def test_bad_executor_options_are_one_line_and_exit_2(options, message, tmp_path
     assert message in _one_line_exit_2([*ARGS, *options, "--out", str(tmp_path)], capsys)
 
 
+@pytest.mark.slow
 def test_unreachable_ray_address_is_one_line_and_fails_fast(tmp_path):
     """In a fresh process (this one may hold a Ray connection): refused at once, not after minutes of retries."""
     pytest.importorskip("ray")
@@ -186,6 +193,7 @@ def test_unreachable_ray_address_is_one_line_and_fails_fast(tmp_path):
     assert len(lines) == 1 and "cannot reach the Ray cluster at '127.0.0.1:1'" in lines[0], result.stderr
 
 
+@pytest.mark.slow
 def test_worker_over_its_memory_budget_is_an_oom_cell_and_the_sweep_goes_on(reference, tmp_path, monkeypatch,
                                                                              capsys):
     """The process executor's watchdog stops a worker whose resident memory passes its cell's budget (a test

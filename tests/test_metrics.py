@@ -15,6 +15,8 @@ import estimators
 from bench.metrics import Truth, batch_rows, summarize, summarize_rows
 from bench.moments import Moments
 
+pytestmark = pytest.mark.xdist_group("metrics")  # its module-scoped fixtures run once, on one worker
+
 P, R = 300, 1000
 Z95 = 1.96
 

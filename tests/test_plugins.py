@@ -25,6 +25,8 @@ from bench.sweep import Cell
 from estimators import plugins
 from estimators.spec import SPECS
 
+pytestmark = pytest.mark.xdist_group("plugins")  # its module-scoped fixtures run once, on one worker
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "mcgrad-plugin-example"
 
@@ -126,6 +128,7 @@ def installed(tmp_path_factory):
     return bench, env
 
 
+@pytest.mark.slow
 def test_bench_list_shows_the_installed_plugins(installed):
     bench, _ = installed
     out = bench("list")
@@ -138,6 +141,7 @@ def test_bench_list_shows_the_installed_plugins(installed):
     assert "2 estimator(s), 1 problem(s)" in out.stdout and "warning" not in out.stderr
 
 
+@pytest.mark.slow
 def test_plugins_run_in_the_gradients_suite_unbiased(installed, tmp_path):
     """Both backends for the surrogate, torch for the black box (all it declares); every cell ok, unbiased by
     the suite's own z-test against exact truths, with the plug-in's version on every row."""
@@ -162,6 +166,7 @@ def test_plugins_run_in_the_gradients_suite_unbiased(installed, tmp_path):
     assert (z.abs() < bias_sq_limit(len(cells))).all(), bias.assign(z=z)[["problem", "estimator", "backend", "z"]]
 
 
+@pytest.mark.slow
 def test_plugin_black_box_passes_the_audit(installed, tmp_path):
     """An installed black-box plug-in is audited like the libraries: per-coordinate Bonferroni z-tests against
     the exact truths of every audit problem, and a table that says so."""
@@ -173,6 +178,7 @@ def test_plugin_black_box_passes_the_audit(installed, tmp_path):
     assert (tmp_path / "audit" / "audit.md").read_text().strip() == out.stdout.strip()
 
 
+@pytest.mark.slow
 def test_plugin_surrogate_in_speed_and_training(installed, tmp_path):
     bench, env = installed
     out = bench("run", "speed", "--problems", "tiny-sbn", "--estimators", "reinforce-const,reinforce,deterministic",
@@ -192,6 +198,7 @@ def test_plugin_surrogate_in_speed_and_training(installed, tmp_path):
         assert np.all(np.isfinite(json.loads(done.stdout.strip().splitlines()[-1])))
 
 
+@pytest.mark.slow
 def test_plugin_problem_refuses_bad_parameters_in_one_line(installed):
     bench, _ = installed
     out = bench("run", "gradients", "--problems", "tiny-sbn:width=0", "--estimators", "reinforce-const")

@@ -21,6 +21,8 @@ from bench.report import data, headline, style, tables
 from bench.report.costplots import front, pareto
 from tests import synthetic_results
 
+pytestmark = pytest.mark.xdist_group("report")  # its module-scoped fixtures run once, on one worker
+
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
 FINDINGS = pd.DataFrame([{"seed": "002", "experiment": "002-1", "seed_conclusion": "adjusted learns faster",

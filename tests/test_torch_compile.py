@@ -22,7 +22,8 @@ from estimators.spec import SPECS
 from estimators.torch import compiled
 from estimators.torch.chain import exact_gradient
 
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"),
+              pytest.mark.xdist_group("torch_compile")]  # its module-scoped fixture runs once, on one worker
 ROWS = 64
 SMALL = {"chain": {"width": 3}, "bsn": {"width": 3}, "sbn-vae": {"width": 3, "hidden": 8},
          "toy-bernoulli": {"units": 3, "spread": 1.0}, "stochastic-depth": {"width": 16}, "toy-gaussian": {}}

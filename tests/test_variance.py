@@ -86,6 +86,7 @@ def _trained_variance(name: str, backend: str, n_samples: int) -> tuple[float, f
     return summarize_rows(g, np.zeros(6), clusters=clusters)["all"]["variance"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["rebar", "relax"])
 def test_trained_variance_scales_with_draws_and_agrees_across_backends(name):
     """Averaging 4 draws divides the variance by 4, and torch and JAX agree, within standard errors that carry

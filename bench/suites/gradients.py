@@ -25,7 +25,8 @@ from estimators.spec import SPECS
 
 COMPILED = ("jax", "torch-compile")
 MISMATCH_SHARE = 0.25  # of the checked rows; a few may differ legitimately (a sample flipped by a rounding)
-PROCESS_METRICS = ("peak_memory", "memory_budget")  # readings of the process and machine, not of the estimator
+# readings of the process and machine, not of the estimator: rows per chunk follow from what the process holds
+PROCESS_METRICS = ("peak_memory", "memory_budget", "chunk_rows")
 
 
 def truth_settings(cell: Cell) -> truths.TruthSettings:
