@@ -15,6 +15,7 @@ from bench.audit import PROBLEMS as AUDIT_PROBLEMS
 from bench.budget import default_budget, parse_bytes
 from bench.claims import CLAIMS
 from bench.experiments import EXPERIMENTS
+from bench.meta import REPORTS, RESULTS, reports_folder, results_folder
 from bench.problems import PROBLEMS, model_of, parse_value
 from bench.problems.data import DATASETS, DataError, load
 from bench.sweep import PRESETS, SUITES
@@ -116,6 +117,14 @@ def _backends(text: str | None, device: str) -> list[str]:
     return chosen
 
 
+def _report_folder(results: Path) -> Path:
+    """reports/X for results/X (this machine's folder, the reference); reports/<machine>/ for any other."""
+    try:
+        return REPORTS / results.resolve().relative_to(RESULTS.resolve())
+    except ValueError:
+        return reports_folder()
+
+
 def _out_dir(path: str) -> Path:
     out = Path(path)
     try:
@@ -153,7 +162,7 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default="", help="folder holding mnist.npz or the four MNIST IDX files")
     p.add_argument("--preset", default="quick", choices=list(PRESETS))
     p.add_argument("--seed", type=int, default=None, help="default 0; training: the preset's seeds")
-    p.add_argument("--out", default="results", help="results folder (default: results/)")
+    p.add_argument("--out", help="results folder (default: results/<machine>/, this machine's own; git ignores it)")
     p.add_argument("--resume", action="store_true", help="skip cells whose result file exists (unless its worker died)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (CI logs)")
     p.add_argument("--executor", default="auto", choices=list(executors.EXECUTORS),
@@ -174,9 +183,11 @@ def parser() -> Parser:
                                       + ", ".join(CLAIMS) + "; or all)")
     run.add_argument("--experiments", help="training suite: only these experiments (comma-separated, from: "
                                            + ", ".join(EXPERIMENTS) + ")")
-    rep = sub.add_parser("report", help="render results into reports/")
-    rep.add_argument("--results", default="results")
-    rep.add_argument("--out", default="reports")
+    rep = sub.add_parser("report", help="render a results folder into a report")
+    rep.add_argument("--results", help="results folder (default: results/<machine>/, this machine's runs; "
+                                       "results/reference is the committed reference)")
+    rep.add_argument("--out", help="report folder (default: the results folder's path under reports/, e.g. "
+                                   "reports/<machine>/ or reports/reference/)")
     audit = sub.add_parser("audit", help="other libraries' estimators (Pyro, NumPyro, storchastic: those installed) "
                                          "against exact truths, with the suite's z-test")
     audit.add_argument("--adapters", help="comma-separated adapter names or libraries (pyro, numpyro, storchastic); "
@@ -184,12 +195,12 @@ def parser() -> Parser:
     audit.add_argument("--problems", help="comma-separated, from: " + ", ".join(AUDIT_PROBLEMS))
     audit.add_argument("--n-estimates", type=int, default=2_000, help="estimates per cell (default 2000)")
     audit.add_argument("--seed", type=int, default=0)
-    audit.add_argument("--out", default="results/audit", help="results folder (default: results/audit/)")
+    audit.add_argument("--out", help="results folder (default: results/<machine>/audit/)")
     audit.add_argument("--resume", action="store_true", help="skip cells whose result file exists")
     audit.add_argument("--quiet", action="store_true", help="no progress bar (CI logs)")
     every = sub.add_parser("all", help="every suite with the chosen preset, then the report")
     _add_sweep_options(every)
-    every.add_argument("--report-out", default="reports", help="report folder (default: reports/)")
+    every.add_argument("--report-out", help="report folder (default: reports/<machine>/)")
     return p
 
 
@@ -361,7 +372,7 @@ def _audit(args: argparse.Namespace, argv: list[str]) -> int:
     problems = _names(args.problems, list(AUDIT_PROBLEMS), "problem") if args.problems else None
     if args.n_estimates < 2:
         raise UsageError(f"--n-estimates must be at least 2, got {args.n_estimates}")
-    out = _out_dir(args.out)
+    out = _out_dir(args.out or str(results_folder() / "audit"))
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     if not found:
@@ -392,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "audit":
             return _audit(args, argv)
         if args.command == "report":
-            report.render(Path(args.results), _out_dir(args.out))
+            results = Path(args.results) if args.results else results_folder()
+            report.render(results, _out_dir(args.out or str(_report_folder(results))))
             return 0
         suites = list(SUITES) if args.command == "all" else [args.suite]
         if args.command == "run" and args.suite not in SUITES:
@@ -400,8 +412,8 @@ def main(argv: list[str] | None = None) -> int:
         args.seed_given = args.seed is not None
         args.seed = args.seed or 0
         grids = [_grid(args, s) for s in suites]
-        out = _out_dir(args.out)
-        report_out = _out_dir(args.report_out) if args.command == "all" else None
+        out = _out_dir(args.out or str(results_folder(args.device)))
+        report_out = _out_dir(args.report_out or str(_report_folder(out))) if args.command == "all" else None
         executor = _executor(args)
     except UsageError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)

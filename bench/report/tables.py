@@ -189,7 +189,7 @@ def audit(rows: pd.DataFrame) -> list[Block]:
 
     table = audit_rows(rows)
     if not len(table):
-        return [Para("_No audit results here (`python -m bench audit` writes them to results/audit/)._")]
+        return [Para("_No audit results here (`python -m bench audit` writes them to results/<machine>/audit/)._")]
     wrong = table[table.verdict.str.startswith(("BIASED", "failed"))]
     found = [f"**{r.estimator}** on {r.problem}: {r.verdict} (max |z| {r.max_z:.1f}, bound {r.bound:.1f}); "
              f"reproduce: `{r.command}`"
