@@ -418,12 +418,16 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
-    from bench.runner import run_sweep
+    from bench.runner import Progress, run_sweep, to_run
 
+    progress = Progress(args.quiet)  # one bar over every suite's cells, with the time left
+    for cells in grids:
+        progress.add(to_run(cells, out, args.resume)[0])
     try:
-        failed = sum(run_sweep(cells, out, argv, resume=args.resume, quiet=args.quiet, executor=executor)
-                     for cells in grids)
+        failed = sum(run_sweep(cells, out, argv, resume=args.resume, quiet=args.quiet, executor=executor,
+                               progress=progress) for cells in grids)
     finally:
+        progress.close()
         executor.close()
     if args.command == "all":
         report.render(out, report_out)

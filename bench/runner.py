@@ -19,6 +19,41 @@ from bench.meta import run_meta
 from bench.sweep import Cell
 
 VERSION_COLUMNS = ("estimator_version", "problem_version", "suite_version")
+# A cell's expected cost relative to an eager torch gradients cell (medians of the quick preset on the 2-core
+# reference machine): the progress bar's time left is the cells left, weighted so, at the rate seen so far.
+RELATIVE_COST = {("gradients", "torch"): 1.0, ("gradients", "torch-compile"): 8.0, ("gradients", "jax"): 5.0,
+                 ("speed", "torch"): 6.0, ("speed", "torch-compile"): 20.0, ("speed", "jax"): 8.0,
+                 ("training", "torch"): 8.0, ("training", "jax"): 12.0}
+
+
+def cost(cell: Cell) -> float:
+    return RELATIVE_COST.get((cell.suite, cell.backend), 5.0)
+
+
+class Progress:
+    """One bar over every cell of a run (all its suites): cells done, and the time left, from the cells left
+    weighted by `cost` at the rate the finished ones ran."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.cells = self.done_cells = 0
+        self.bar = tqdm(total=0.0, disable=quiet, file=sys.stderr, unit="", dynamic_ncols=True,
+                        bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed} elapsed, ~{remaining} left]")
+
+    def add(self, cells: list[Cell]) -> None:
+        self.cells += len(cells)
+        self.bar.total += sum(cost(c) for c in cells)
+        self._show(cells[0].suite if cells else "")
+
+    def finished(self, cell: Cell) -> None:
+        self.done_cells += 1
+        self.bar.update(cost(cell))
+        self._show(cell.suite)
+
+    def _show(self, suite: str) -> None:
+        self.bar.set_description(f"{suite}: {self.done_cells}/{self.cells} cells", refresh=True)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def stale(path: Path, cell: Cell) -> str:
@@ -38,33 +73,46 @@ def stale(path: Path, cell: Cell) -> str:
     return f"{' and '.join(changed)} code changed" if changed else ""
 
 
+def to_run(cells: list[Cell], out: Path, resume: bool) -> tuple[list[Cell], Counter[str]]:
+    """The cells that must run (all of them, or under --resume those without a current file), and why the
+    finished ones that run again do."""
+    reasons = {c.id: stale(store.cell_path(out, c.id), c) if resume and store.cell_path(out, c.id).exists()
+               else "new" for c in cells}
+    return [c for c in cells if reasons[c.id]], Counter(r for r in reasons.values() if r and r != "new")
+
+
 def run_sweep(cells: list[Cell], out: Path, argv: list[str], *, resume: bool = False, quiet: bool = False,
-              executor: Executor | None = None) -> int:
-    """Runs the cells into `out` and returns how many failed. Default executor: `auto` with one worker."""
+              executor: Executor | None = None, progress: Progress | None = None) -> int:
+    """Runs the cells into `out` and returns how many failed. Default executor: `auto` with one worker.
+    `progress`: a bar shared by several sweeps, whose cells the caller added (else this sweep's own)."""
     if not cells:
         return 0
     executor = executor or AutoExecutor()
     meta = {**run_meta(argv, sorted({c.backend for c in cells}), cells[0].device), "executor": executor.describe()}
     store.remove_orphans(out)
-    reasons = {c.id: stale(store.cell_path(out, c.id), c) if resume and store.cell_path(out, c.id).exists()
-               else "new" for c in cells}
-    todo = [c for c in cells if reasons[c.id]]
+    todo, rerun = to_run(cells, out, resume)
     skipped = len(cells) - len(todo)
-    rerun = Counter(r for r in reasons.values() if r and r != "new")
     for reason, n in sorted(rerun.items()):
         print(f"{cells[0].suite}: rerunning {n} finished cell(s): {reason}", file=sys.stderr)
     failures: list[tuple[Cell, str, str]] = []
     statuses: Counter[str] = Counter()
     per_estimator: dict[str, Counter[str]] = {}
-    with tqdm(total=len(todo), desc=cells[0].suite, unit="cell", disable=quiet, file=sys.stderr) as bar:
+    own = progress is None
+    if own:
+        progress = Progress(quiet)
+        progress.add(todo)
+    try:
         for cell, rows in executor.map(todo):
             store.write_cell(out, cell.id, [{**r, "run_id": meta["run_id"]} for r in rows], meta)
-            bar.update()
+            progress.finished(cell)
             status = next((r["status"] for r in rows if r["status"] != "ok"), "ok")
             statuses[status] += 1
             per_estimator.setdefault(cell.estimator, Counter())[status] += 1
             if status != "ok":
                 failures.append((cell, status, next(r["message"] for r in rows if r["status"] != "ok")))
+    finally:
+        if own:
+            progress.close()
     print(f"{cells[0].suite}: {len(todo)} cells run, {skipped} skipped (--resume), "
           + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())), file=sys.stderr)
     if per_estimator:

@@ -145,6 +145,20 @@ PRESETS["paper"] = {
     "claims": [],  # the papers' claims run at their own small sizes, in the quick and full presets
     "estimator_options": {},  # control variates trained as their specs say
 }
+# CI's smoke run of the main job: every suite, the report and its plots, on a few small cells (about a minute)
+PRESETS["smoke"] = {
+    **PRESETS["quick"],
+    "problems": {"toy-bernoulli": {}, "chain": {}, "sbn-vae": SMALL["sbn-vae"], "gaussian-vae": {}},
+    "estimators": ["exact", "reinforce", "disarm", "st", "reparam"],
+    "estimator_options": {},
+    "speed_estimators": ["reinforce", "disarm", "st", "reparam"],
+    "speed_problems": ["chain", "sbn-vae", "gaussian-vae"],
+    "speed_variants": {},
+    "n_estimates": 500,
+    "claims": [],
+    "experiments": ["000-vae"],
+    "training_steps": 50,
+}
 TRAINING_BATCH = 50  # seed 002's minibatch
 EVAL_EVERY = 25  # steps: one epoch of the digits data
 

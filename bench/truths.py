@@ -1,15 +1,16 @@
 """True gradients for gradients cells: closed forms, exact enumeration, or a cached reference estimate.
 
-Closed forms for the toys; exact enumeration of every joint configuration when there are at most 2^16 of
-them (the chain up to 16 units; bsn, the VAEs and stochastic-depth at small sizes), computed by the cell's
-backend. Otherwise a reference estimate: an unbiased, low-variance estimator (DisARM for Bernoulli nodes,
-RLOO with 4 draws for categorical, reparameterisation for Gaussian) streamed until the standard error of its
-mean falls to `rel_se` of the mean's norm, or `max_estimates` rows. It keeps its batch deviations, so the
-metrics carry its full covariance into every standard error (bench.metrics), and it is cached on disk
-(`--cache-dir`, default ~/.cache/mcgrad-bench) under a key of everything that determines it: problem and
-parameters, depth, batch, seed, point, device, the backend that computed it, the precision asked for, and
-the code versions involved. A reference is computed by torch when installed (else JAX), once per machine,
-and shared by both backends' cells.
+Closed forms for the toys; exact enumeration of every joint configuration when there are at most 2^16 of them
+(the chain up to 16 units; bsn, the VAEs and stochastic-depth at small sizes), computed once per machine by
+the reference backend (torch when installed) and shared by every backend's cells; the tests compare the
+backends' enumerations with each other and with NumPy. Otherwise a reference estimate: an unbiased,
+low-variance estimator (DisARM for Bernoulli nodes, RLOO with 4 draws for categorical, reparameterisation for
+Gaussian) streamed until the standard error of its mean falls to `rel_se` of the mean's norm, or
+`max_estimates` rows. It keeps its batch deviations, so the metrics carry its full covariance into every
+standard error (bench.metrics), and it is cached on disk (`--cache-dir`, default ~/.cache/mcgrad-bench) under
+a key of everything that determines it: problem and parameters, depth, batch, seed, point, device, the backend
+that computed it, the precision asked for, and the code versions involved. A reference is computed by torch
+when installed (else JAX), once per machine, and shared by both backends' cells; so is an exact truth.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import hashlib
 import importlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -61,13 +63,31 @@ def kind(problem: str, pp: dict[str, Any], depth: int) -> str:
 
 def truth(problem: str, pp: dict[str, Any], depth: int, seed: int, backend: str, point: str, batch_size: int,
           device: str, settings: TruthSettings) -> Truth:
-    """The true gradient of a cell's objective, parameters concatenated in the model's order."""
+    """The true gradient of a cell's objective, parameters concatenated in the model's order.
+
+    Closed forms and exact enumerations are computed once per machine by the reference backend and shared by
+    every backend's cells (on disk, like reference estimates); `exact` computes one in a chosen backend."""
     how = kind(problem, pp, depth)
     if how == "reference":
         return reference(problem, pp, depth, seed, point, batch_size, device, settings)
-    g = _exact(problem, tuple(sorted(pp.items())), depth, seed, backend.replace("torch-compile", "torch"), point,
-               batch_size, device)
-    return Truth(np.concatenate([v.reshape(-1) for v in g.values()]))
+    backend = _reference_backend()
+    key = {"problem": problem, "params": pp, "depth": depth, "seed": seed, "point": point, "batch": batch_size,
+           "device": device, "backend": backend, "truth": how,
+           "versions": [versions.problem_version(problem, backend), versions._hash(list(TRUTH_CODE)),
+                        versions.suite_version("training") if point != "init" else ""]}
+    return _cached(key, settings, lambda: Truth(_flat(exact(problem, pp, depth, seed, key["backend"], point,
+                                                            batch_size, device))))
+
+
+def _flat(g: dict[str, np.ndarray]) -> np.ndarray:
+    return np.concatenate([v.reshape(-1) for v in g.values()])
+
+
+def exact(problem: str, pp: dict[str, Any], depth: int, seed: int, backend: str, point: str, batch_size: int,
+          device: str) -> dict[str, np.ndarray]:
+    """The closed-form or enumerated gradient, computed by `backend`, in the model's parameter order."""
+    return _exact(problem, tuple(sorted(pp.items())), depth, seed, backend.replace("torch-compile", "torch"), point,
+                  batch_size, device)
 
 
 @lru_cache(maxsize=32)
@@ -114,24 +134,31 @@ def cache_key(problem: str, pp: dict[str, Any], depth: int, seed: int, point: st
                          else ""]}
 
 
-def reference(problem: str, pp: dict[str, Any], depth: int, seed: int, point: str, batch_size: int, device: str,
-              settings: TruthSettings) -> Truth:
-    """A reference estimate of the true gradient, from the disk cache when it was computed before."""
-    key = cache_key(problem, pp, depth, seed, point, batch_size, device, settings)
+def _cached(key: dict[str, Any], settings: TruthSettings, compute: Callable[[], Truth]) -> Truth:
+    """The truth stored under `key` in the cache folder, else computed, stored and returned."""
     path = settings.folder / (hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20] + ".npz")
     if path.exists():
         try:
             with np.load(path) as f:
-                return Truth(f["mean"], f["dev"], int(f["n"]), f["se"])
+                return Truth(f["mean"], f["dev"] if f["dev"].ndim else None, int(f["n"]),
+                             f["se"] if f["se"].ndim else None)
         except (OSError, ValueError, KeyError):
             pass  # unreadable (a killed write never renames, but a full disk can truncate): compute again
-    found = _compute_reference(problem, pp, depth, seed, point, batch_size, device, key["backend"], key["estimator"],
-                               settings)
+    found = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez(tmp, mean=found.mean, dev=found.dev, n=found.n, se=found.se, key=json.dumps(key, sort_keys=True))
+    np.savez(tmp, mean=found.mean, dev=np.array(np.nan) if found.dev is None else found.dev, n=found.n,
+             se=np.array(np.nan) if found.se is None else found.se, key=json.dumps(key, sort_keys=True))
     os.replace(tmp, path)
     return found
+
+
+def reference(problem: str, pp: dict[str, Any], depth: int, seed: int, point: str, batch_size: int, device: str,
+              settings: TruthSettings) -> Truth:
+    """A reference estimate of the true gradient, from the disk cache when it was computed before."""
+    key = cache_key(problem, pp, depth, seed, point, batch_size, device, settings)
+    return _cached(key, settings, lambda: _compute_reference(problem, pp, depth, seed, point, batch_size, device,
+                                                            key["backend"], key["estimator"], settings))
 
 
 def _compute_reference(problem, pp, depth, seed, point, batch_size, device, backend, name,

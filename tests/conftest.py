@@ -1,8 +1,11 @@
 """Torch is imported before JAX; JAX matmuls run at full float32 precision so TF32 never shows as bias."""
 
 import os
+import tempfile
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+# truths computed by the tests' cells stay out of the user's cache (~/.cache/mcgrad-bench), one folder a session
+os.environ.setdefault("MCGRAD_BENCH_CACHE", tempfile.mkdtemp(prefix="mcgrad-bench-tests-"))
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores: one thread each, no spinning
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
