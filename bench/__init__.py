@@ -1,6 +1,6 @@
 """The measurement harness: sweeps of cells, metrics in NumPy, Parquet results, reports."""
 
 # installed plug-in problems join bench.problems.PROBLEMS whenever the harness is imported (bench.plugins)
-from bench import plugins as _plugins
+from bench.problems import plugins as _plugins
 
 _plugins.load()

@@ -1,103 +1,43 @@
-"""`python -m bench {list,run,report,audit,all}`: argparse subcommands. Bad input: one line on stderr, exit 2."""
+"""`python -m bench {list,run,report,audit,all,compare}`: argparse subcommands. Every value is checked
+before any cell runs (bench.plan.options); bad input is one line on stderr and exit code 2."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
 import estimators
-from bench import executors, report, sweep
+from bench import report
 from bench.audit import PROBLEMS as AUDIT_PROBLEMS
-from bench.budget import default_budget, parse_bytes
-from bench.claims import CLAIMS
-from bench.experiments import EXPERIMENTS
-from bench.meta import REPORTS, RESULTS, reports_folder, results_folder
-from bench.problems import PROBLEMS, model_of, parse_value
+from bench.execute import EXECUTORS, Executor, make
+from bench.execute.common import cpu_count
+from bench.literature.claims import CLAIMS
+from bench.literature.experiments import EXPERIMENTS
+from bench.measure.budget import default_budget, total_memory
+from bench.plan import grid, options
+from bench.plan.cell import Cell
+from bench.plan.options import UsageError
+from bench.plan.presets import PRESETS, Preset
+from bench.problems import PROBLEMS, dataset
 from bench.problems.data import DATASETS, DataError, load
-from bench.sweep import PRESETS, SUITES
-from estimators.spec import OPTION_RANGES
+from bench.store.meta import REPORTS, RESULTS, reports_folder, results_folder
 
 DEFAULT_BACKENDS = ("torch", "jax")  # torch-compile on request: compiling a cell takes seconds to a minute on CPU
+# options that take a value: a value starting with "-" (a negative number, a typo) is named, not misread
+VALUED = ("--memory-budget", "--seed", "--n-estimates", "--workers", "--depths", "--batch-sizes", "--n-samples",
+          "--max-chunk-rows", "--truth-rel-se", "--truth-max-estimates", "--gpus-per-cell")
 
 
-class UsageError(Exception):
-    """Bad command-line input: reported as one line and exit code 2."""
+class NoCells(UsageError):
+    """The selection yields no cell of a suite: an error for `run`, for `all` only when no suite has any."""
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
-
-
-def _names(text: str, valid: list[str], what: str) -> list[str]:
-    items = [s.strip() for s in text.split(",")]
-    if not all(items):
-        raise UsageError(f"malformed {what} list {text!r}: expected comma-separated names")
-    bad = [s for s in items if s not in valid]
-    if bad:
-        raise UsageError(f"unknown {what} {', '.join(bad)}; valid: {', '.join(valid)}")
-    return items
-
-
-def _ints(text: str, what: str, minimum: int = 1) -> list[int]:
-    try:
-        values = [int(s) for s in text.split(",")]
-    except ValueError:
-        raise UsageError(f"malformed {what} list {text!r}: expected comma-separated integers") from None
-    if any(v < minimum for v in values):
-        raise UsageError(f"{what} must be integers >= {minimum}, got {text!r}")
-    return values
-
-
-def _assignments(item: str, defaults: dict[str, Any], what: str) -> dict[str, Any]:
-    """'name:k=v:k2=v2' -> {k: v, k2: v2}, each value parsed as its default's type."""
-    out = {}
-    for a in item.split(":")[1:]:
-        key, eq, value = a.partition("=")
-        if not eq or key not in defaults:
-            raise UsageError(f"bad parameter {a!r} for {what}; expected NAME=VALUE with NAME in: "
-                             f"{', '.join(defaults) or 'none'}")
-        try:
-            out[key] = parse_value(defaults[key], value)
-        except ValueError:
-            raise UsageError(f"bad value {value!r} for {what}:{key}") from None
-    return out
-
-
-def _problems(text: str) -> dict[str, dict[str, Any]]:
-    """'toy-bernoulli:t=0.49,toy-bernoulli:t=0.499' -> {item: its parameters over the defaults}; every variant
-    of a problem runs, and parameters outside their domain are refused before any cell runs."""
-    out = {}
-    for item in [s.strip() for s in text.split(",")]:
-        name = item.split(":")[0]
-        if name not in PROBLEMS:
-            raise UsageError(f"unknown problem {name!r}; valid: {', '.join(PROBLEMS)}")
-        known = {**PROBLEMS[name].defaults, **PROBLEMS[name].optional}
-        params = {**PROBLEMS[name].defaults, **_assignments(item, known, name)}
-        problem = PROBLEMS[name].check(params)
-        if problem:
-            raise UsageError(problem)
-        out[item] = params
-    return out
-
-
-def _estimators(text: str) -> list[tuple[str, dict[str, Any]]]:
-    """'gumbel-softmax:tau=0.5,st-sigmoid:slope=2' -> [(name, options)]; options checked against their domains."""
-    out = []
-    for item in [s.strip() for s in text.split(",")]:
-        name = item.split(":")[0]
-        _names(name, estimators.names(), "estimator")
-        options = _assignments(item, estimators.spec(name).options, name)
-        for key, value in options.items():
-            problem = OPTION_RANGES[key].check(value) if key in OPTION_RANGES else ""
-            if problem:
-                raise UsageError(f"{name}:{key}={value} {problem}")
-        out.append((name, options))
-    return out
 
 
 def _backends(text: str | None, device: str) -> list[str]:
@@ -108,7 +48,7 @@ def _backends(text: str | None, device: str) -> list[str]:
             print(f"note: backend(s) {', '.join(missing)} not installed; skipped", file=sys.stderr)
         chosen = [b for b in installed if b in DEFAULT_BACKENDS]
     else:
-        chosen = _names(text, list(estimators.BACKENDS), "backend")
+        chosen = options.names(text, list(estimators.BACKENDS), "backend")
     for b in chosen:
         try:
             estimators.check_backend(b, device)
@@ -125,18 +65,6 @@ def _report_folder(results: Path) -> Path:
         return reports_folder()
 
 
-def _out_dir(path: str) -> Path:
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"cannot write to --out {path!r}: {exc.strerror or exc}") from None
-    return out
-
-
 def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", help="comma-separated: torch (eager), torch-compile (torch.compile; gradients and "
                                      "speed suites), jax (default: torch,jax where installed)")
@@ -144,10 +72,10 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--estimators", help=f"comma-separated, options as NAME:KEY=VALUE (gumbel-softmax:tau=0.5), "
                                         f"from: {', '.join(estimators.names())}")
     p.add_argument("--problems", help="comma-separated; parameters as NAME:KEY=VALUE, e.g. toy-bernoulli:t=0.49")
-    p.add_argument("--depths", help="comma-separated depths (chain problem)")
+    p.add_argument("--depths", help=f"comma-separated depths, 1 to {options.MAX_DEPTH}")
     p.add_argument("--batch-sizes", help="comma-separated examples per estimate")
-    p.add_argument("--n-samples", help="comma-separated draws per example (rloo: at least 2)")
-    p.add_argument("--n-estimates", help="replicate estimates per gradients cell (at least 2)")
+    p.add_argument("--n-samples", help="comma-separated draws per example (rloo, arms: at least 2)")
+    p.add_argument("--n-estimates", help=f"replicate estimates per gradients cell, 2 to {options.MAX_ESTIMATES}")
     p.add_argument("--memory-budget", help="resident memory a cell's process may use, e.g. 4GB (default: 40%% of "
                                            "this machine's memory, divided among --workers)")
     p.add_argument("--max-chunk-rows", type=int, default=0,
@@ -155,17 +83,17 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--truth-rel-se", type=float, help="reference truths: stop when their standard error is this "
                                                       "fraction of the gradient's norm (default: the preset's)")
     p.add_argument("--truth-max-estimates", type=int, help="reference truths: at most this many estimates")
-    p.add_argument("--cache-dir", default="", help="where reference truths are cached (default ~/.cache/mcgrad-bench"
-                                                   ", or $MCGRAD_BENCH_CACHE)")
+    p.add_argument("--cache-dir", default="", help="where truths are cached (default ~/.cache/mcgrad-bench, or "
+                                                   "$MCGRAD_BENCH_CACHE)")
     p.add_argument("--data", default="digits", choices=list(DATASETS),
-                   help="images for the model problems: digits (bundled) or mnist (needs --data-dir)")
+                   help="images for the model problems: digits (bundled), digits28, or mnist (needs --data-dir)")
     p.add_argument("--data-dir", default="", help="folder holding mnist.npz or the four MNIST IDX files")
     p.add_argument("--preset", default="quick", choices=list(PRESETS))
-    p.add_argument("--seed", type=int, default=None, help="default 0; training: the preset's seeds")
+    p.add_argument("--seed", help="0 to 2^31 - 1 (default 0; training: the preset's seeds)")
     p.add_argument("--out", help="results folder (default: results/<machine>/, this machine's own; git ignores it)")
     p.add_argument("--resume", action="store_true", help="skip cells whose result file exists (unless its worker died)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (CI logs)")
-    p.add_argument("--executor", default="auto", choices=list(executors.EXECUTORS),
+    p.add_argument("--executor", default="auto", choices=list(EXECUTORS),
                    help="where cells run (default auto: speed cells in fresh processes, the rest inline)")
     p.add_argument("--workers", type=int, help="cells at a time: worker processes, or a local Ray cluster's CPUs")
     p.add_argument("--gpus-per-cell", type=float, help="ray on cuda: GPUs each cell asks for (default 1)")
@@ -177,7 +105,7 @@ def parser() -> Parser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("list", help="estimators, problems, suites, backends and devices")
     run = sub.add_parser("run", help="run one suite")
-    run.add_argument("suite", help=f"one of: {', '.join(SUITES)}")
+    run.add_argument("suite", help=f"one of: {', '.join(grid.SUITES)}")
     _add_sweep_options(run)
     run.add_argument("--claims", help="gradients suite: only these papers' claims' cells (comma-separated, from: "
                                       + ", ".join(CLAIMS) + "; or all)")
@@ -193,8 +121,8 @@ def parser() -> Parser:
     audit.add_argument("--adapters", help="comma-separated adapter names or libraries (pyro, numpyro, storchastic); "
                                           "default: every installed library's")
     audit.add_argument("--problems", help="comma-separated, from: " + ", ".join(AUDIT_PROBLEMS))
-    audit.add_argument("--n-estimates", type=int, default=2_000, help="estimates per cell (default 2000)")
-    audit.add_argument("--seed", type=int, default=0)
+    audit.add_argument("--n-estimates", help="estimates per cell (default: as many as the audit's precision needs)")
+    audit.add_argument("--seed", default="0")
     audit.add_argument("--out", help="results folder (default: results/<machine>/audit/)")
     audit.add_argument("--resume", action="store_true", help="skip cells whose result file exists")
     audit.add_argument("--quiet", action="store_true", help="no progress bar (CI logs)")
@@ -202,6 +130,17 @@ def parser() -> Parser:
     _add_sweep_options(every)
     every.add_argument("--report-out", help="report folder (default: reports/<machine>/)")
     return p
+
+
+def _precheck(argv: list[str]) -> None:
+    """A valued option followed by a token that starts with "-" (argparse would say "expected one argument")."""
+    for option, value in zip(argv, argv[1:]):
+        if option in VALUED and value.startswith("-"):
+            raise UsageError(f"{option} {value}: must be {_WANTED.get(option, 'a positive value')}")
+
+
+_WANTED = {"--memory-budget": "a positive memory size, e.g. 4GB", "--seed": f"an integer from 0 to {options.MAX_SEED}",
+           "--workers": "a positive integer"}
 
 
 def _data(args: argparse.Namespace) -> dict[str, str]:
@@ -213,114 +152,145 @@ def _data(args: argparse.Namespace) -> dict[str, str]:
     return {"data": args.data, "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else ""}
 
 
-def _settings(args: argparse.Namespace, preset: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+def _settings(args: argparse.Namespace, preset: Preset) -> tuple[tuple[str, Any], ...]:
     """How cells run, not what they measure: the memory budget and the reference truths' precision."""
-    try:
-        budget = parse_bytes(args.memory_budget) if args.memory_budget else default_budget(args.workers or 1)
-    except ValueError as exc:
-        raise UsageError(f"--memory-budget: {exc}") from None
-    if budget < 2**26:
-        raise UsageError(f"--memory-budget {args.memory_budget} is below 64MB; no cell runs in that")
-    rel_se = preset["truth_rel_se"] if args.truth_rel_se is None else args.truth_rel_se
-    cap = preset["truth_max_estimates"] if args.truth_max_estimates is None else args.truth_max_estimates
-    if not 0 < rel_se < 1:
-        raise UsageError(f"--truth-rel-se must be in (0, 1), got {rel_se}")
-    if cap < 2_000:
-        raise UsageError(f"--truth-max-estimates must be at least 2000, got {cap}")
+    budget = options.memory(args.memory_budget, total_memory()) if args.memory_budget else default_budget(
+        args.workers or 1)
+    rel_se = preset.truth_rel_se if args.truth_rel_se is None else options.fraction(args.truth_rel_se,
+                                                                                     "--truth-rel-se")
+    cap = preset.truth_max_estimates if args.truth_max_estimates is None else options.one_int(
+        args.truth_max_estimates, "--truth-max-estimates", 2_000, options.MAX_ESTIMATES)
     if args.max_chunk_rows < 0:
         raise UsageError(f"--max-chunk-rows must be a positive integer, got {args.max_chunk_rows}")
+    if args.cache_dir:
+        options.folder(args.cache_dir, "--cache-dir")
     return (("cache_dir", args.cache_dir), ("max_chunk_rows", args.max_chunk_rows), ("memory_budget", budget),
             ("truth_max_estimates", cap), ("truth_rel_se", rel_se))
 
 
-def _grid(args: argparse.Namespace, suite: str) -> list[sweep.Cell]:
+def _n_estimates(args: argparse.Namespace, preset: Preset) -> int:
+    if args.n_estimates is None:
+        return preset.n_estimates
+    return options.one_int(args.n_estimates, "--n-estimates", 2, options.MAX_ESTIMATES)
+
+
+def _grid(args: argparse.Namespace, suite: str) -> list[Cell]:
     preset = PRESETS[args.preset]
     speed = suite == "speed"
     data = _data(args)
-    chosen_estimators = _estimators(args.estimators) if args.estimators else None
+    chosen = options.estimators(args.estimators) if args.estimators is not None else None
     from estimators.plugins import is_black_box
 
-    for name in [n for n, _ in chosen_estimators or [] if is_black_box(n) and suite != "gradients"]:
+    for name in [n for n, _ in chosen or [] if is_black_box(n) and suite != "gradients"]:
         print(f"note: {name} is a black-box plug-in: it runs in the gradients suite and the audit, not in {suite}",
               file=sys.stderr)
+    backends = _backends(args.backend, args.device)
     if suite == "training":
-        backends = _backends(args.backend, args.device)
-        if "torch-compile" in backends:  # its loop is define-by-run eager code; not compiled, so refused
-            raise UsageError("the training suite runs torch eagerly or jax; torch-compile is for the gradients and "
-                             "speed suites (drop it from --backend)")
-        if chosen_estimators and any(options for _, options in chosen_estimators):
-            raise UsageError("estimator options (NAME:KEY=VALUE) apply to the gradients and speed suites; the "
-                             "training experiments set their own")
-        chosen = list(dict.fromkeys(sweep.problem_name(k) for k in _problems(args.problems))) if args.problems \
-            else None
-        if getattr(args, "experiments", None):
-            preset = {**preset, "experiments": _names(args.experiments, list(EXPERIMENTS), "experiment"),
-                      "training_grid": {}}
-        return sweep.training_cells(
-            preset, backends=backends, device=args.device, data=data, problems=chosen,
-            estimators=[n for n, _ in chosen_estimators] if chosen_estimators else None,
-            seeds=[args.seed] if args.seed_given else None)
+        return _training_grid(args, preset, backends, data, chosen)
     if getattr(args, "experiments", None):
         raise UsageError("--experiments selects training cells; run it with the training suite")
+    n_estimates = _n_estimates(args, preset)
+    settings = _settings(args, preset)
     if getattr(args, "claims", None):
         if suite != "gradients":
             raise UsageError("--claims selects gradients cells; run it with the gradients suite")
-        ids = list(CLAIMS) if args.claims == "all" else _names(args.claims, list(CLAIMS), "claim")
-        return [dataclasses.replace(c, settings=_settings(args, preset)) for c in sweep.claim_cells(
-            ids, backends=_backends(args.backend, args.device), device=args.device, seed=args.seed,
-            data=data, n_estimates=_ints(args.n_estimates, "n-estimates", minimum=2)[0] if args.n_estimates
-            else preset["n_estimates"])]
-    names = chosen_estimators or [(n, preset.get("estimator_options", {}).get(n, {}))
-                                  for n in (preset["speed_estimators"] if speed else preset["estimators"])]
-    listed = {**preset["problems"], **(preset.get("speed_variants", {}) if speed else {})}
-    chosen = _problems(args.problems) if args.problems else {
-        k: {**PROBLEMS[sweep.problem_name(k)].defaults, **v} for k, v in listed.items()
-        if not (speed and preset["speed_problems"]) or sweep.problem_name(k) in preset["speed_problems"]}
-    problems = {k: {**pp, **{d: v for d, v in data.items() if d in pp}} for k, pp in chosen.items()}
-    for k, pp in problems.items():
-        _fits(sweep.problem_name(k), pp)
-    cells = sweep.cells(
-        suite, problems=problems, estimators=names, backends=_backends(args.backend, args.device),
-        device=args.device, depths=_ints(args.depths, "depths") if args.depths else (
-            preset["speed_depths"] if speed else preset["depths"]),
-        batch_sizes=_ints(args.batch_sizes, "batch sizes") if args.batch_sizes else (
-            preset["speed_batch_sizes"] if speed else preset["batch_sizes"]),
-        n_samples=_ints(args.n_samples, "n-samples") if args.n_samples else preset["n_samples"],
-        seed=args.seed, n_estimates=_ints(args.n_estimates, "n-estimates", minimum=2)[0] if args.n_estimates
-        else preset["n_estimates"], points=tuple(preset["points"]),
-        problem_depths=None if args.depths or speed else preset.get("problem_depths"),
-    )
-    if suite == "gradients" and not (args.problems or args.estimators or args.depths or args.batch_sizes
-                                     or args.n_samples):  # the preset's own grid: its papers' claims too
-        cells += sweep.claim_cells(preset.get("claims", []), backends=_backends(args.backend, args.device),
-                                   device=args.device, seed=args.seed, data=data,
-                                   n_estimates=_ints(args.n_estimates, "n-estimates", minimum=2)[0]
-                                   if args.n_estimates else preset["n_estimates"])
-    settings = _settings(args, preset)
+        ids = list(CLAIMS) if args.claims == "all" else options.names(args.claims, list(CLAIMS), "claim")
+        found = grid.claim_cells(ids, backends=backends, device=args.device, seed=args.seed, data=data,
+                                 n_estimates=n_estimates)
+        return [dataclasses.replace(c, settings=settings) for c in found]
+    names = chosen or [(n, preset.estimator_options.get(n, {}))
+                       for n in ((preset.speed_estimators if speed else None) or preset.estimators
+                                 or estimators.names())]
+    variants = options.problems(args.problems) if args.problems is not None else grid.variants(preset, speed)
+    variants = {k: {**pp, **{d: v for d, v in data.items() if d in pp}} for k, pp in variants.items()}
+    depths = options.ints(args.depths, "depths", 1, options.MAX_DEPTH) if args.depths else None
+    batches = options.ints(args.batch_sizes, "batch sizes", 1, options.MAX_BATCH) if args.batch_sizes else None
+    samples = options.ints(args.n_samples, "n-samples", 1, options.MAX_SAMPLES) if args.n_samples else None
+    if samples and chosen:
+        options.samples_for(chosen, samples)
+    for key, pp in variants.items():
+        _fits(grid.problem_name(key), pp, batches or (preset.speed_batch_sizes if speed else preset.batch_sizes))
+    cells = grid.cells(
+        suite, problems=variants, estimators=names, backends=backends, device=args.device,
+        depths=depths or (preset.speed_depths if speed else preset.depths),
+        batch_sizes=batches or (preset.speed_batch_sizes if speed else preset.batch_sizes),
+        n_samples=samples or preset.n_samples, seed=args.seed, n_estimates=n_estimates, points=preset.points,
+        problem_depths=None if depths or args.problems else grid.problem_depths(preset, list(variants), speed))
+    if suite == "gradients" and not (args.problems or args.estimators or depths or batches or samples):
+        cells += grid.claim_cells(list(preset.claims), backends=backends, device=args.device, seed=args.seed,
+                                  data=data, n_estimates=n_estimates)  # the preset's own grid: its papers' claims
+    if not cells:
+        raise NoCells(_why_none(suite, variants, names, backends))
     return [dataclasses.replace(c, settings=settings) for c in cells]
 
 
-def _fits(name: str, pp: dict[str, Any]) -> None:
+def _training_grid(args: argparse.Namespace, preset: Preset, backends: list[str], data: dict[str, str],
+                   chosen: list[tuple[str, dict[str, Any]]] | None) -> list[Cell]:
+    if "torch-compile" in backends:  # its loop is define-by-run eager code; not compiled, so refused
+        raise UsageError("the training suite runs torch eagerly or jax; torch-compile is for the gradients and "
+                         "speed suites (drop it from --backend)")
+    if chosen and any(opts for _, opts in chosen):
+        raise UsageError("estimator options (NAME:KEY=VALUE) apply to the gradients and speed suites; the "
+                         "training experiments set their own")
+    problems = list(dict.fromkeys(grid.problem_name(k) for k in options.problems(args.problems))) \
+        if args.problems is not None else None
+    if getattr(args, "experiments", None):
+        preset = dataclasses.replace(preset, experiments=tuple(options.names(args.experiments, list(EXPERIMENTS),
+                                                                             "experiment")), training_grid=None)
+    cells = grid.training_cells(preset, backends=backends, device=args.device, data=data, problems=problems,
+                                estimators=[n for n, _ in chosen] if chosen else None,
+                                seeds=[args.seed] if args.seed_given else None)
+    if not cells:
+        raise NoCells("no training cell: the preset's experiments and grid have no run of the problems and "
+                      f"estimators asked for (experiments: {', '.join(preset.experiments) or 'none'}; run "
+                      "`python -m bench list` for each experiment's problem)")
+    return cells
+
+
+def _why_none(suite: str, variants: dict[str, dict[str, Any]], names: list[tuple[str, dict]],
+              backends: list[str]) -> str:
+    """One line on why a selection yields no cell: no estimator applies to any problem asked for."""
+    pairs = []
+    for key, pp in variants.items():
+        problem = PROBLEMS[grid.problem_name(key)]
+        fits = [n for n, _ in names if problem.supports(n, pp)]
+        pairs.append(f"{key} takes {', '.join(n for n in estimators.names() if problem.supports(n, pp)) or 'none'}"
+                     if not fits else f"{key}: {', '.join(fits)} (none runs here)")
+    extra = " (exact needs an enumerable size; the speed suite never times exact)" if any(
+        n == "exact" for n, _ in names) else ""
+    return (f"no {suite} cell: none of the estimators {', '.join(n for n, _ in names)} applies to the problems "
+            f"asked for{extra}; {'; '.join(pairs)}; backends {', '.join(backends)}")
+
+
+def _fits(name: str, pp: dict[str, Any], batch_sizes: tuple[int, ...]) -> None:
     """Parameters each inside its domain may still not fit together or the data (skip-rnn's steps must divide
-    the image's pixels): the model refuses them when built, and that is one line too."""
-    if PROBLEMS[name].model is not None:
-        try:
-            model_of(name, pp, 1, 1)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-
-
-def _executor(args: argparse.Namespace) -> executors.Executor:
-    """Last of the checks: for ray it starts or joins the cluster, and failing to is one line too."""
+    the image's pixels, a batch must not exceed the training set): refused as one line too."""
+    problem = PROBLEMS[name]
     try:
-        return executors.make(args.executor, device=args.device, workers=args.workers,
-                              gpus_per_cell=args.gpus_per_cell, ray_address=args.ray_address)
+        problem.model(pp, 1, 1)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if problem.uses_data:
+        n = len(dataset(pp).x_train)
+        if max(batch_sizes) > n:
+            raise UsageError(f"batch size {max(batch_sizes)} is larger than the {pp['data']} data set's {n} "
+                             f"training examples; valid: 1 to {n}")
+
+
+def _executor(args: argparse.Namespace) -> Executor:
+    """Last of the checks: for ray it starts or joins the cluster, and failing to is one line too."""
+    if args.workers is not None and not 1 <= args.workers <= 4 * cpu_count():
+        raise UsageError(f"--workers must be from 1 to {4 * cpu_count()} (4 per CPU of this machine), "
+                         f"got {args.workers}")
+    try:
+        return make(args.executor, device=args.device, workers=args.workers, gpus_per_cell=args.gpus_per_cell,
+                    ray_address=args.ray_address)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
 def _list() -> int:
-    from bench.plugins import LOADED
+    from bench.problems.plugins import LOADED
     from estimators.plugins import ESTIMATORS
 
     print("estimators:")
@@ -335,13 +305,13 @@ def _list() -> int:
         print(f"  {p.name:15s} {p.description}  defaults: {p.defaults}{optional}{origin}")
     print(f"plug-ins: {len(ESTIMATORS)} estimator(s), {len(LOADED)} problem(s) from entry points "
           "mcgrad_bench.estimators / mcgrad_bench.problems")
-    print(f"suites:   {', '.join(SUITES)}")
+    print(f"suites:   {', '.join(grid.SUITES)}")
     print(f"experiments (training): {', '.join(EXPERIMENTS)}")
     print(f"claims (gradients):     {', '.join(CLAIMS)}")
     print(f"data:     {', '.join(DATASETS)} (mnist from --data-dir; nothing is downloaded)")
     print(f"presets:  {', '.join(PRESETS)}")
     print(f"backends: {', '.join(estimators.available_backends()) or 'none installed'}")
-    devices = ["cpu"] + (["cuda"] if any(estimators._has_cuda(b) for b in estimators.available_backends()) else [])
+    devices = ["cpu"] + (["cuda"] if any(estimators.has_cuda(b) for b in estimators.available_backends()) else [])
     print(f"devices:  {', '.join(devices)}")
     from bench import audit
 
@@ -355,31 +325,32 @@ def _list() -> int:
 def _audit(args: argparse.Namespace, argv: list[str]) -> int:
     from bench import audit
     from bench.audit.table import audit_rows, markdown
-    from bench.store import read_results
+    from bench.store.parquet import read_results
 
     found, notes = audit.adapters()
     names = None
-    if args.adapters:
+    if args.adapters is not None:
         libraries = {a.name.split("/")[0] for a in found}
         known = [a.name for a in found] + sorted(libraries)
-        chosen = _names(args.adapters, known + [n for n in audit.ADAPTER_MODULES if n not in known],
-                        "adapter (those of installed libraries)")
+        chosen = options.names(args.adapters, known + [n for n in audit.ADAPTER_MODULES if n not in known],
+                               "adapter (those of installed libraries)")
         missing = [c for c in chosen if c not in known]
         if missing:
             raise UsageError(f"library {', '.join(missing)} is not installed; installed adapters: "
                              f"{', '.join(known) or 'none'}")
         names = [a.name for a in found if a.name in chosen or a.name.split("/")[0] in chosen]
-    problems = _names(args.problems, list(AUDIT_PROBLEMS), "problem") if args.problems else None
-    if args.n_estimates < 2:
-        raise UsageError(f"--n-estimates must be at least 2, got {args.n_estimates}")
-    out = _out_dir(args.out or str(results_folder() / "audit"))
+    problems = options.names(args.problems, list(AUDIT_PROBLEMS), "problem") if args.problems is not None else None
+    n_estimates = None if args.n_estimates is None else options.one_int(args.n_estimates, "--n-estimates", 2,
+                                                                         options.MAX_ESTIMATES)
+    seed = options.one_int(args.seed, "--seed", 0, options.MAX_SEED)
+    out = options.folder(args.out or str(results_folder() / "audit"), "--out")
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     if not found:
         print("bench audit: no audited library is installed; nothing to run (pip install '.[audit]')",
               file=sys.stderr)
         return 0
-    failed, _ = audit.run(out, names=names, problems=problems, n_estimates=args.n_estimates, seed=args.seed,
+    failed, _ = audit.run(out, names=names, problems=problems, n_estimates=n_estimates, seed=seed,
                           resume=args.resume, quiet=args.quiet, argv=argv)
     table = audit_rows(read_results(out))
     text = markdown(table)
@@ -390,6 +361,18 @@ def _audit(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    results = Path(args.results) if args.results else results_folder()
+    if not results.is_dir():
+        raise UsageError(f"--results {str(results)!r} is not a folder of results (run `python -m bench all` first, "
+                         f"or name one: results/reference)")
+    out = options.folder(args.out or str(_report_folder(results)), "--out")
+    if report.render(results, out) is None:
+        print(f"bench report: nothing to render: no results file under {results} could be read", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from estimators.plugins import WARNINGS
@@ -397,28 +380,37 @@ def main(argv: list[str] | None = None) -> int:
     for warning in WARNINGS:  # a broken or clashing plug-in: one line each, and everything else goes on
         print(f"bench: warning: {warning}", file=sys.stderr)
     try:
+        _precheck(argv)
         args = parser().parse_args(argv)
         if args.command == "list":
             return _list()
         if args.command == "audit":
             return _audit(args, argv)
         if args.command == "report":
-            results = Path(args.results) if args.results else results_folder()
-            report.render(results, _out_dir(args.out or str(_report_folder(results))))
-            return 0
-        suites = list(SUITES) if args.command == "all" else [args.suite]
-        if args.command == "run" and args.suite not in SUITES:
-            raise UsageError(f"unknown suite {args.suite!r}; valid: {', '.join(SUITES)}")
+            return _report(args)
+        suites = list(grid.SUITES) if args.command == "all" else [args.suite]
+        if args.command == "run" and args.suite not in grid.SUITES:
+            raise UsageError(f"unknown suite {args.suite!r}; valid: {', '.join(grid.SUITES)}")
         args.seed_given = args.seed is not None
-        args.seed = args.seed or 0
-        grids = [_grid(args, s) for s in suites]
-        out = _out_dir(args.out or str(results_folder(args.device)))
-        report_out = _out_dir(args.report_out or str(_report_folder(out))) if args.command == "all" else None
+        args.seed = options.one_int(args.seed, "--seed", 0, options.MAX_SEED) if args.seed_given else 0
+        grids, empty = [], []
+        for suite in suites:
+            try:
+                grids.append(_grid(args, suite))
+            except NoCells as exc:
+                if args.command == "run":
+                    raise
+                empty.append(str(exc))
+        if not any(grids):
+            raise UsageError(empty[0] if empty else "no cell in any suite for this selection")
+        out = options.folder(args.out or str(results_folder(args.device)), "--out")
+        report_out = options.folder(args.report_out or str(_report_folder(out)), "--report-out") \
+            if args.command == "all" else None
         executor = _executor(args)
     except UsageError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
-    from bench.runner import Progress, run_sweep, to_run
+    from bench.execute.sweep import Progress, run_sweep, to_run
 
     progress = Progress(args.quiet)  # one bar over every suite's cells, with the time left
     for cells in grids:

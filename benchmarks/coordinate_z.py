@@ -25,17 +25,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402, F401  (before jax, as everywhere in this project)
 
-from bench import budget as mem  # noqa: E402
 from bench import problems, truths  # noqa: E402
 from bench.audit.cell import coordinate_z  # noqa: E402
-from bench.metrics import batch_rows  # noqa: E402
-from bench.moments import Moments  # noqa: E402
+from bench.measure import budget as mem  # noqa: E402
+from bench.plan.grid import Cell  # noqa: E402
 from bench.report.headline import unbiased  # noqa: E402
-from bench.store import read_results  # noqa: E402
-from bench.stream import stream  # noqa: E402
+from bench.stats.metrics import batch_rows  # noqa: E402
+from bench.stats.moments import Moments  # noqa: E402
+from bench.stats.stream import stream  # noqa: E402
+from bench.store.parquet import read_results  # noqa: E402
 from bench.suites.common import build, estimator_options, key  # noqa: E402
 from bench.suites.gradients import truth_settings  # noqa: E402
-from bench.sweep import Cell  # noqa: E402
 from estimators.spec import SPECS  # noqa: E402
 
 

@@ -25,13 +25,13 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402  (before jax, as everywhere in this project)
+from bench.problems.ops import ops  # noqa: E402
 
 from bench import protocol  # noqa: E402
+from bench.plan.grid import Cell  # noqa: E402
 from bench.problems import PROBLEMS, fixed_batch, model_of  # noqa: E402
-from bench.problems.model import forward  # noqa: E402
-from bench.problems.ops import ops  # noqa: E402
 from bench.suites.speed import timed  # noqa: E402
-from bench.sweep import Cell  # noqa: E402
+from estimators.engine import forward  # noqa: E402
 
 OPEN_BIAS = 40.0  # sigmoid(40) is 1 in float32: every gate open
 ESTIMATORS = ("reinforce", "st")

@@ -33,10 +33,10 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 import torch  # noqa: E402,F401  (before jax, as everywhere in this project)
 
 from bench import protocol  # noqa: E402
-from bench.memory import estimate_memory  # noqa: E402
+from bench.measure.memory import estimate_memory  # noqa: E402
+from bench.plan.grid import Cell  # noqa: E402
 from bench.problems import PROBLEMS  # noqa: E402
 from bench.suites.speed import FLOOR, timed  # noqa: E402
-from bench.sweep import Cell  # noqa: E402
 from estimators.spec import SPECS  # noqa: E402
 
 PROBLEM_NAMES = ("chain", "bsn", "sbn-vae")

@@ -15,7 +15,6 @@ import time
 
 import numpy as np
 import pytest
-
 from estimators.chain import init_params
 
 R, BATCH, WIDTH, DEPTH = 256, 64, 8, 2
@@ -50,7 +49,7 @@ def test_python_loop(benchmark, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_harness_overhead(backend):
-    from bench.timing import time_call
+    from bench.measure.timing import time_call
 
     driver, surrogate, theta, state, key = _built(backend)
     _, run = driver.timed(surrogate, theta, 1, state, *key)

@@ -22,13 +22,13 @@ Options: the spec's options (as the cell sets them) and `n_samples`, the draws o
 Either way the estimator returns n_estimates independent rows of the gradient of E[loss] with respect to
 params; calls with different seeds must be independent. The harness calls fn once per chunk of rows, with
 a seed made from the cell's seed and the chunk's first row, and streams the rows into the same statistics
-as every other estimator (bench.stream: this module is the driver it calls).
+as every other estimator (bench.stats.stream; `Driver` below is its driver).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,12 @@ class Call:
     device: str = "cpu"
     dist: str = ""  # node level
     options: dict[str, Any] = field(default_factory=dict)
+    spec: Any = None  # the plug-in's Spec (sampling reads its family and state)
+    state: Any = None  # a black box keeps none
+
+    @property
+    def theta(self) -> dict[str, np.ndarray]:
+        return self.params
 
     def __call__(self, start: int, n: int) -> dict[str, np.ndarray]:
         kwargs = {"n_estimates": n, "seed": chunk_seed(self.seed, start), "device": self.device, **self.options}
@@ -88,31 +94,38 @@ def _numpy(x: Any) -> Any:
     return x.detach().cpu().numpy() if hasattr(x, "detach") else x
 
 
-class Rows:
-    """bench.stream's row source: `rows(start, n)`; `eager(indices)` recomputes the last chunk with JAX's
-    jit disabled (a JAX black box's compiled code checked against its op-by-op run, as for the built-ins)."""
+class Driver:
+    """The driver protocol (estimators.driver) for black boxes: `rows` calls the box once per chunk, with a seed
+    made from the cell's seed and the chunk's first row; `eager` reruns the last chunk with JAX's jit disabled
+    (a JAX black box's compiled code checked against its op-by-op run, as the built-ins are). A black box
+    keeps no state and is not timed (the speed suite times through surrogates)."""
 
-    def __init__(self, call: Call, theta: dict[str, np.ndarray], state: Any = None, *key: Any) -> None:
-        self.call, self.last = call, (0, 0)
+    name = "black box"
+    ops = None
 
-    def __call__(self, start: int, n: int) -> dict[str, np.ndarray]:
+    def __init__(self) -> None:
+        self.last: tuple[int, int] = (0, 0)
+
+    def rows(self, call: Call, state: Any, rng: Any, start: int, n: int) -> dict[str, np.ndarray]:
         self.last = (start, n)
-        return self.call(start, n)
+        return call(start, n)
 
-    def eager(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+    def eager(self, call: Call, state: Any, rng: Any, rows: np.ndarray) -> dict[str, np.ndarray]:
         import jax
 
         start, n = self.last
         with jax.disable_jit():
-            out = self.call(start, n)
-        return {k: v[np.asarray(indices) - start] for k, v in out.items()}
+            out = call(start, n)
+        return {k: v[np.asarray(rows) - start] for k, v in out.items()}
 
+    def uniforms(self, call: Call, rng: Any, rows: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError("a black box draws its own randomness: its uniforms are not exposed")
 
-def chunks(spec: Any, call: Call, theta: dict[str, np.ndarray], n_estimates: int, state: Any, *rest: Any,
-           ) -> Iterator[tuple[int, int, Rows, dict[str, np.ndarray]]]:
-    """(cluster 0, first row, its Rows, rows) per chunk; `rest` ends with (options, chunk_rows, warm_surrogate),
-    after the JAX key when there is one: the built-in drivers' signature."""
-    chunk_rows = max(1, int(rest[-2]))
-    rows = Rows(call, theta)
-    for start in range(0, n_estimates, chunk_rows):
-        yield 0, start, rows, rows(start, min(chunk_rows, n_estimates - start))
+    def rows_on(self, call: Call, state: Any, u: list[np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError("a black box draws its own randomness: it cannot run on given uniforms")
+
+    def warm_up(self, call: Call, state: Any, rng: Any, steps: int) -> Any:
+        return state
+
+    def timed(self, call: Call, state: Any, n_rows: int) -> tuple[float, Any]:
+        raise NotImplementedError("black boxes are not timed: the speed suite times through surrogates")

@@ -3,19 +3,20 @@
 A package declares each estimator in its pyproject.toml, the entry point's name being the estimator's::
 
     [project.entry-points."mcgrad_bench.estimators"]
-    reinforce-const = "my_package:REINFORCE_CONST"     # a SurrogateEstimator
-    my-black-box = "my_package:MY_BLACK_BOX"           # a BlackBoxEstimator
+    reinforce-const = "my_package.reinforce_const"         # a module, written once like estimators/disarm.py
+    my-black-box = "my_package:MY_BLACK_BOX"               # a BlackBoxEstimator
 
 Two levels:
-- `SurrogateEstimator`: a surrogate exactly like the built-in ones (estimators/torch/disarm.py), registered
-  with `@estimators.register(name, backend)` in a module per backend. It works at any depth, in every suite.
-- `BlackBoxEstimator`: a function that draws its own samples and returns gradient rows (estimators.blackbox),
-  for libraries that sample by themselves. It runs in the gradients suite and the audit.
+- a surrogate estimator: one module exactly like a built-in one (SPEC, surrogate written against
+  `estimators.ops.Ops`, State and init_state if it keeps state). It runs in every backend (torch,
+  torch-compile, JAX), at any depth, in every suite.
+- `BlackBoxEstimator`: a function per backend that draws its own samples and returns gradient rows
+  (estimators.blackbox), for libraries that sample by themselves. It runs in the gradients suite and the audit.
 
-The declaration object must import without a backend (the backend modules are imported when the backend
-is first used, as built-ins are). A plug-in that fails to load, or whose name clashes with a built-in or an
-earlier plug-in, is skipped with one line in `WARNINGS` naming its package; the CLI prints them.
-A plug-in's results carry `package==version+hash of its source` as their estimator_version.
+A module must import without a backend (its arrays come from the ops it is given). A plug-in that fails to
+load, or whose name clashes with a built-in or an earlier plug-in, is skipped with one line in `WARNINGS` naming
+its package; the CLI prints them. A plug-in's results carry `package==version+hash of its source` as their
+estimator_version.
 """
 
 from __future__ import annotations
@@ -27,22 +28,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
-from estimators.spec import DISTS, SPECS, Spec
+from estimators import catalog
+from estimators.spec import DISTS, Spec
 
 ESTIMATOR_GROUP = "mcgrad_bench.estimators"
 PROBLEM_GROUP = "mcgrad_bench.problems"
 BACKEND_PACKAGES = ("torch", "jax")
-
-
-@dataclass(frozen=True)
-class SurrogateEstimator:
-    """A surrogate estimator: `modules` maps a backend package ("torch", "jax") to the module that registers
-    the surrogate (and its state initialiser) with `estimators.register(spec.name, backend)` on import."""
-
-    spec: Spec
-    modules: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -67,15 +61,14 @@ class Plugin:
 
     @property
     def backends(self) -> tuple[str, ...]:
-        d = self.declaration
-        found = getattr(d, "modules", None) or getattr(d, "functions", None) or {}
-        return tuple(b for b in BACKEND_PACKAGES if b in found) if self.kind != "problem" else BACKEND_PACKAGES
+        """The frameworks it runs in: every one for a module written against the ops, a black box's own."""
+        if self.kind != "black-box":
+            return BACKEND_PACKAGES
+        return tuple(b for b in BACKEND_PACKAGES if b in self.declaration.functions)
 
 
 ESTIMATORS: dict[str, Plugin] = {}
 WARNINGS: list[str] = []
-_BACKEND_ERRORS: dict[tuple[str, str], str] = {}
-_IMPORTED: set[tuple[str, str]] = set()
 _loaded = False
 
 
@@ -129,67 +122,54 @@ def load_group(eps: Iterable[EntryPoint], *, what: str, catalog: dict[str, Any],
 
 
 def _estimator_kind(obj: Any) -> str:
-    return ("surrogate" if isinstance(obj, SurrogateEstimator)
+    return ("surrogate" if isinstance(obj, ModuleType) and hasattr(obj, "SPEC")
             else "black-box" if isinstance(obj, BlackBoxEstimator) else "")
 
 
-def _check_declaration(name: str, obj: SurrogateEstimator | BlackBoxEstimator) -> str:
+def _check_declaration(name: str, obj: ModuleType | BlackBoxEstimator) -> str:
     """'' or what is wrong with a well-typed declaration (as a phrase: "its spec must ...")."""
-    backends = obj.modules if isinstance(obj, SurrogateEstimator) else obj.functions
-    if not isinstance(obj.spec, Spec) or obj.spec.name != name:
+    spec = obj.SPEC if isinstance(obj, ModuleType) else obj.spec
+    if not isinstance(spec, Spec) or spec.name != name:
         return f"its spec must be an estimators.Spec named {name!r} like the entry point"
-    if not backends or set(backends) - set(BACKEND_PACKAGES):
-        return f"its backends must be among {', '.join(BACKEND_PACKAGES)}; got {', '.join(backends) or 'none'}"
-    if set(obj.spec.dists) - set(DISTS) or not obj.spec.dists:
+    if set(spec.dists) - set(DISTS) or not spec.dists:
         return f"its spec's dists must be among {', '.join(DISTS)}"
-    if isinstance(obj, BlackBoxEstimator) and (obj.spec.state or obj.level not in ("node", "model")):
+    if isinstance(obj, ModuleType):
+        if not callable(getattr(obj, "surrogate", None)):
+            return "its module needs a surrogate(o, params, down, u, state, *, dist, event_ndim, **options)"
+        if spec.state and not callable(getattr(obj, "init_state", None)):
+            return "its spec keeps state, so its module needs init_state(o, shapes, seed)"
+        return ""
+    if not obj.functions or set(obj.functions) - set(BACKEND_PACKAGES):
+        return (f"its backends must be among {', '.join(BACKEND_PACKAGES)}; got "
+                f"{', '.join(obj.functions) or 'none'}")
+    if spec.state or obj.level not in ("node", "model"):
         return "a black box keeps no state between calls, and its level is 'node' or 'model'"
     return ""
 
 
 def load(eps: Iterable[EntryPoint] | None = None) -> None:
-    """Add every installed estimator plug-in to the catalog (SPECS); idempotent unless `eps` is given."""
+    """Add every installed estimator plug-in to the catalog; idempotent unless `eps` is given."""
     global _loaded
     if _loaded and eps is None:
         return
     _loaded = True
-    load_group(discover(ESTIMATOR_GROUP) if eps is None else eps, what="estimator", catalog=SPECS,
-               loaded=ESTIMATORS, kind_of=_estimator_kind, check=_check_declaration, entry=lambda obj: obj.spec)
-
-
-def import_backend(backend_package: str) -> None:
-    """Import every surrogate plug-in's module for one backend (called by estimators.torch / estimators.jax);
-    a module that fails is remembered, and a cell using it fails with that message."""
-    for name in list(ESTIMATORS):
-        _import_module(name, backend_package)
-
-
-def _import_module(name: str, backend_package: str) -> None:
-    plugin = ESTIMATORS[name]
-    module = getattr(plugin.declaration, "modules", {}).get(backend_package)
-    if module is None or (name, backend_package) in _IMPORTED:
-        return
-    _IMPORTED.add((name, backend_package))
-    try:
-        importlib.import_module(module)
-    except Exception as exc:  # noqa: BLE001 - reported per cell, never fatal for the backend
-        _BACKEND_ERRORS[name, backend_package] = (f"plug-in {plugin.package}: module {module} failed to import "
-                                                  f"({type(exc).__name__}: {exc})")
+    taken: dict[str, Any] = dict.fromkeys(catalog.builtin_names())
+    taken.update(dict.fromkeys(ESTIMATORS))
+    load_group(discover(ESTIMATOR_GROUP) if eps is None else eps, what="estimator", catalog=taken,
+               loaded=ESTIMATORS, kind_of=_estimator_kind, check=_check_declaration)
+    for plugin in ESTIMATORS.values():
+        if plugin.kind == "surrogate":
+            catalog.add(plugin.declaration)
+        else:
+            catalog.add_black_box(plugin.declaration.spec)
 
 
 def check_backend(name: str, backend_package: str) -> None:
     """RuntimeError naming the plug-in when its estimator cannot run in this backend."""
     plugin = ESTIMATORS.get(name)
-    if plugin is None:
-        return
-    if backend_package not in plugin.backends:
+    if plugin is not None and backend_package not in plugin.backends:
         raise RuntimeError(f"plug-in {plugin.package}: estimator {name!r} has no {backend_package} implementation; "
                            f"it has: {', '.join(plugin.backends)}")
-    if plugin.kind == "surrogate":
-        importlib.import_module(f"estimators.{backend_package}")
-        _import_module(name, backend_package)  # a plug-in loaded after its backend was imported
-        if (name, backend_package) in _BACKEND_ERRORS:
-            raise RuntimeError(_BACKEND_ERRORS[name, backend_package])
 
 
 def is_black_box(name: str) -> bool:

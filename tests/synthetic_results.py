@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench import store
+from bench.store import parquet as store
 
 NEW_COLUMNS = [("lr", pa.float64()), ("options", pa.string()), ("experiment", pa.string())]
 OLD_SCHEMA = pa.schema([f for f in store.SCHEMA if f.name not in dict(NEW_COLUMNS)])

@@ -16,8 +16,8 @@ from scipy.stats import t
 from bench import audit
 from bench.audit.cell import coordinate_z
 from bench.audit.table import audit_rows, verdict
-from bench.moments import Moments
-from bench.store import read_results
+from bench.stats.moments import Moments
+from bench.store.parquet import read_results
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,10 +18,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from bench import store
 from bench.cli import main
-from bench.metrics import METRICS, summarize_rows
 from bench.problems import PROBLEMS
+from bench.stats.metrics import METRICS, summarize_rows
+from bench.store import parquet as store
 from estimators.spec import SPECS
 from tests.truths import BACKENDS
 
@@ -97,7 +97,7 @@ def test_schema_round_trip_and_metadata(tmp_path):
 
 
 def test_failing_cell_is_recorded_and_sweep_goes_on(tmp_path, monkeypatch):
-    from bench import run
+    from bench.execute import cell as run
 
     def explode(cell):
         if cell.estimator == "arm":
@@ -199,7 +199,7 @@ def test_estimator_options_and_problem_variants_all_run(tmp_path):
 
 def test_resume_reruns_cells_whose_code_changed(tmp_path, monkeypatch):
     """--resume skips a finished cell only while its estimator, problem and suite code are unchanged."""
-    from bench import runner
+    from bench.execute import sweep as runner
 
     args = ["run", "gradients", "--problems", "toy-bernoulli", "--estimators", "reinforce,st", "--out",
             str(tmp_path), *TINY]

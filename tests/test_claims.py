@@ -8,8 +8,9 @@ import json
 import pandas as pd
 import pytest
 
-from bench import claims, sweep
-from bench.claims import CLAIMS
+from bench.literature import claims
+from bench.literature.claims import CLAIMS
+from bench.plan import grid as sweep
 
 
 def test_every_claim_makes_runnable_cells_for_every_arm():

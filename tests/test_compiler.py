@@ -60,7 +60,7 @@ def _model_rows(problem: str, params: dict, name: str, depth: int, batch: int, n
 ])
 def test_model_rows_jit_equal_eager_beyond_row_512(problem, params, name, depth, batch, n_samples):
     """The engine's own batched code: 640 rows jitted at once, rows on both sides of 512 recomputed eagerly."""
-    from bench.stream import CHECK_ATOL, CHECK_RTOL, flatten
+    from bench.stats.stream import CHECK_ATOL, CHECK_RTOL, flatten
 
     rows, names = _model_rows(problem, params, name, depth, batch, n_samples)
     picked = np.array([0, 1, 511, 512, 513, 600, 639])
@@ -74,9 +74,9 @@ def test_a_miscompiled_cell_is_a_mismatch_not_a_number(tmp_path, monkeypatch):
     """Rows from 512 on corrupted after compilation (what jax 0.10.2 did): the cell's run-time check recomputes
     sampled rows outside jit and records `mismatch` with the largest difference, and the sweep goes on."""
     import pandas as pd
+    from estimators.jax import driver
 
     from bench.cli import main
-    from estimators.jax import driver
 
     real = driver.Rows.__call__
 

@@ -22,10 +22,11 @@ import pandas as pd
 import pytest
 import torch
 
-from bench import store, sweep
 from bench.cli import main
-from bench.executors.common import KILL_CELL_ENV, cell_from_json, cell_to_json
+from bench.execute.common import KILL_CELL_ENV, cell_from_json, cell_to_json
+from bench.plan import grid as sweep
 from bench.problems import PROBLEMS
+from bench.store import parquet as store
 from bench.suites.gradients import PROCESS_METRICS
 from tests.truths import BACKENDS
 
@@ -198,7 +199,7 @@ def test_worker_over_its_memory_budget_is_an_oom_cell_and_the_sweep_goes_on(refe
                                                                              capsys):
     """The process executor's watchdog stops a worker whose resident memory passes its cell's budget (a test
     hook makes one cell grab 64 MB blocks until stopped): that cell is `oom`, every other cell is untouched."""
-    from bench.executors.common import GREEDY_CELL_ENV
+    from bench.execute.common import GREEDY_CELL_ENV
 
     victim = reference[(reference.problem == "chain") & (reference.estimator == "reinforce")].cell_id.iloc[0]
     monkeypatch.setenv(GREEDY_CELL_ENV, victim)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bench import findings, sweep
-from bench.experiments import EXPERIMENTS
+from bench.literature import findings
+from bench.literature.experiments import EXPERIMENTS
+from bench.plan import grid as sweep
 from bench.suites.common import row
 
 EXP = EXPERIMENTS["001-skip-rnn"]

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bench.problems.ops import gradient, ops
 
 from bench import problems as P
+from bench.plan.grid import SMALL
 from bench.problems import model as M
-from bench.problems.ops import gradient, ops
-from bench.sweep import SMALL
 from tests.truths import BACKENDS
 
 DEPTH, BATCH = 2, 4

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.meta import machine
+from bench.store.meta import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""bench.memory.estimate_memory: known allocations, peak not sum, growth with batch and depth, stability.
+"""bench.measure.memory.estimate_memory: known allocations, peak not sum, growth with batch and depth, stability.
 
 torch is measured on cpu by its profiler's allocation trace, JAX by XLA's memory analysis of the compiled
 program; the cuda paths are checked against stand-in counters (no GPU here), for their arithmetic only.
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.memory import estimate_memory
+from bench.measure.memory import estimate_memory
 
 N = 1_000_000  # float32 elements: 4,000,000 bytes
 # torch's CPU allocator reports the requested size exactly; the slack is for a stray scalar tensor (bytes)

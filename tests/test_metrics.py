@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import estimators
-from bench.metrics import Truth, batch_rows, summarize, summarize_rows
-from bench.moments import Moments
+from bench.stats.metrics import Truth, batch_rows, summarize, summarize_rows
+from bench.stats.moments import Moments
 
 pytestmark = pytest.mark.xdist_group("metrics")  # its module-scoped fixtures run once, on one worker
 

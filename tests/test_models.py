@@ -10,12 +10,12 @@ import itertools
 
 import numpy as np
 import pytest
+from bench.problems.ops import gradient, ops
 from scipy.stats import norm
 
 from bench import problems as P
 from bench.problems import model as M
-from bench.problems.ops import gradient, ops
-from bench.training import train
+from bench.suites.train import train
 from estimators.spec import SPECS
 from tests.truths import BACKENDS
 

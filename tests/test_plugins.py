@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 from scipy.stats import chi2
 
-from bench import plugins as problem_plugins
+from bench.execute.cell import run_cell
+from bench.plan.grid import Cell
 from bench.problems import PROBLEMS
-from bench.run import run_cell
-from bench.sweep import Cell
+from bench.problems import plugins as problem_plugins
 from estimators import plugins
 from estimators.spec import SPECS
 
@@ -85,11 +85,11 @@ def test_a_cell_whose_plugin_module_fails_is_recorded_as_failed(clean_catalog):
 def test_a_node_level_black_box_runs_on_single_nodes_only(clean_catalog):
     """The node-level call (f, params, dist): unbiased on the toy by the per-coordinate test; the sweep leaves
     it out of the chain, and a chain cell asked for anyway fails with the reason."""
-    from bench import budget as mem
-    from bench import sweep
     from bench.audit.cell import coordinate_z
-    from bench.moments import Moments
-    from bench.stream import stream
+    from bench.measure import budget as mem
+    from bench.plan import grid as sweep
+    from bench.stats.moments import Moments
+    from bench.stats.stream import stream
     from bench.suites.common import build
 
     plugins.load([_ep("node-score-function", "tests.plugin_fixtures:NODE_BLACK_BOX")])

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from bench import protocol
-from bench.protocol import Settings, Spread, compare, compare_once, foreign_load, judge
+from bench.measure import protocol
+from bench.measure.protocol import Settings, Spread, compare, compare_once, foreign_load, judge
 
 FAST = Settings(target_s=0.2, min_rounds=9, max_rounds=15, load_window_s=0.1)
 

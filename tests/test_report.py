@@ -40,11 +40,11 @@ def rendered(results, tmp_path_factory) -> tuple[Path, list[str]]:
     import bench.claims  # noqa: F401 - bound to the real bench.findings before it is faked below
 
     out = tmp_path_factory.mktemp("report")
-    fake = types.ModuleType("bench.findings")
+    fake = types.ModuleType("bench.literature.findings")
     fake.compare = lambda df: FINDINGS
     with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        mp.setitem(sys.modules, "bench.findings", fake)
+        mp.setitem(sys.modules, "bench.literature.findings", fake)
         report.render(results, out)
     return out, [str(w.message) for w in caught]
 
@@ -150,9 +150,9 @@ def test_results_without_the_training_columns_get_defaults():
 
 
 def test_findings_table_without_the_module(monkeypatch):
-    monkeypatch.setitem(sys.modules, "bench.findings", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "bench.literature.findings", None)  # import raises ImportError
     (block,) = tables.findings(pd.DataFrame())
-    assert "bench.findings" in block.text
+    assert "bench.literature.findings" in block.text
 
 
 def test_an_estimator_missing_the_usual_value_keeps_its_own():
@@ -297,7 +297,7 @@ def test_results_older_than_the_code_are_flagged_by_suite():
     """The report compares every cell's stored versions with this checkout's, as `--resume` does: current cells
     pass, a changed estimator is named, a suite with nothing current is called out whole, and a cell of an
     estimator this process does not know (an audited library's adapter) is not compared."""
-    from bench import versions
+    from bench.store import versions
 
     def cell(i: int, suite: str, estimator: str, **stored: str) -> dict:
         now = versions.versions(suite, "chain", estimator, "torch")

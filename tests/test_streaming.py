@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import torch
 
-from bench import truths
 from bench.cli import main
+from bench.stats import truths
 from tests.truths import BACKENDS
 
 BSN = ["run", "gradients", "--problems", "bsn:width=200", "--depths", "1", "--batch-sizes", "4", "--estimators",
@@ -143,9 +143,9 @@ def test_torch_rows_leave_no_reference_cycles(problem, estimator):
     3.6 GB (sbn-vae, 200 units, batch 50). Every object a chunk leaves unreachable-but-uncollected is a leak."""
     import gc
 
+    from bench.plan.grid import Cell
     from bench.problems import PROBLEMS
     from bench.suites.common import build
-    from bench.sweep import Cell
 
     params = tuple(sorted({**PROBLEMS[problem].defaults, **SMALL[problem]}.items()))
     cell = Cell("gradients", problem, params, estimator, "torch", "cpu", 1 if problem == "skip-rnn" else 2, 2, 1,

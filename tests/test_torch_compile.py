@@ -11,16 +11,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from estimators.registry import driver_of
+from estimators.torch import compiled
+from estimators.torch.chain import exact_gradient
 from torch.utils.benchmark import Timer
 
 import estimators
 from bench import problems
-from bench.run import run_cell
-from bench.sweep import Cell
-from estimators.registry import driver_of
+from bench.execute.cell import run_cell
+from bench.plan.grid import Cell
 from estimators.spec import SPECS
-from estimators.torch import compiled
-from estimators.torch.chain import exact_gradient
 
 pytestmark = [pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"),
               pytest.mark.xdist_group("torch_compile")]  # its module-scoped fixture runs once, on one worker

@@ -77,7 +77,7 @@ STATES, ROWS, WARMUP = 6, 6_000, 20
 def _trained_variance(name: str, backend: str, n_samples: int) -> tuple[float, float]:
     """Variance over STATES independently trained states (the training's randomness included), and its SE
     taken across the states."""
-    from bench.metrics import summarize_rows
+    from bench.stats.metrics import summarize_rows
 
     g = estimators.grad_samples(name, f6(backend), {"logits": POINTS["bernoulli"]["away"]}, dist="bernoulli",
                                 backend=backend, n_estimates=ROWS, n_samples=n_samples, seed=11,
@@ -111,7 +111,6 @@ def surrogate_step(name: str, backend: str, dist: str = "bernoulli", **options):
     est, f = estimators.get(name, backend), f6(backend)
     if backend == "torch":
         import torch
-
         from estimators.torch.common import Downstream
 
         def run(params, u, offset, state):
@@ -125,7 +124,6 @@ def surrogate_step(name: str, backend: str, dist: str = "bernoulli", **options):
 
         return run
     import jax
-
     from estimators.jax.common import Downstream
 
     @jax.jit

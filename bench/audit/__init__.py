@@ -2,7 +2,7 @@
 
 Each adapter (bench/audit/pyro.py, numpyro.py, storchastic.py) wraps one library's gradient estimator as a
 model-level black box (estimators.blackbox): the library samples every site of the problem's program
-(bench.programs) itself and returns gradient rows. The audit registers the adapters of every library that
+(bench.suites.blackbox) itself and returns gradient rows. The audit registers the adapters of every library that
 is installed (a library that is not is skipped with a note) and every installed black-box plug-in, runs them
 on every problem with an exact truth as cells of suite "audit" (bench/audit/cell.py: the gradients suite's
 statistics plus the tests' per-coordinate z-test), and tabulates them (bench/audit/table.py).
@@ -25,9 +25,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from estimators import plugins
+from estimators import catalog, plugins
 from estimators.plugins import BlackBoxEstimator, Plugin
-from estimators.spec import SPECS
 
 ADAPTER_MODULES = ("pyro", "numpyro", "storchastic")  # bench/audit/<name>.py
 LIBRARIES = ("pyro-ppl", "numpyro", "storchastic")
@@ -43,6 +42,9 @@ PROBLEMS: dict[str, dict[str, Any]] = {
 }
 DEPTHS = {"chain": 2, "bsn": 2, "sbn-vae": 2}  # depth 1 elsewhere
 BATCH_SIZE = 4
+# precision: a cell draws estimates until a scale error of DETECT (10%) of the gradient would show beyond the
+# Bonferroni bound with power 1 - BETA, or until it has drawn MAX_ESTIMATES (bench/audit/cell.py)
+MAX_ESTIMATES = 100_000
 
 
 @dataclass(frozen=True)
@@ -112,9 +114,9 @@ def register(adapter: Adapter) -> None:
     black-box plug-in is there already)."""
     if adapter.name in plugins.ESTIMATORS:
         return
-    if adapter.name in SPECS and adapter.name not in plugins.ESTIMATORS:
+    if adapter.name in catalog.names():
         raise ValueError(f"adapter {adapter.name!r} clashes with a built-in estimator")
-    SPECS[adapter.name] = adapter.estimator.spec
+    catalog.add_black_box(adapter.estimator.spec)
     plugins.ESTIMATORS[adapter.name] = Plugin(adapter.name, "black-box", adapter.library, library_version(adapter),
                                               adapter.estimator)
 
@@ -122,7 +124,7 @@ def register(adapter: Adapter) -> None:
 def cells(chosen: list[Adapter], *, n_estimates: int, seed: int, device: str, data: dict[str, Any],
           problems: list[str] | None = None) -> list:
     """The audit's gradients cells: every adapter on every problem of its distributions, in its backend."""
-    from bench import sweep
+    from bench.plan import grid as sweep
     from bench.problems import PROBLEMS as ALL
 
     out = []
@@ -133,30 +135,32 @@ def cells(chosen: list[Adapter], *, n_estimates: int, seed: int, device: str, da
                 continue
             pp = {**ALL[problem].defaults, **params, **{k: v for k, v in data.items() if k in ALL[problem].defaults}}
             grid = sweep.cells("audit", problems={problem: pp}, estimators=[(adapter.name, {})],
-                               backends=[backend], device=device, depths=[DEPTHS.get(problem, 1)],
-                               batch_sizes=[BATCH_SIZE], n_samples=[1], seed=seed, n_estimates=n_estimates)
+                               backends=[backend], device=device, depths=(DEPTHS.get(problem, 1),),
+                               batch_sizes=(BATCH_SIZE,), n_samples=(1,), seed=seed, n_estimates=n_estimates)
             out += [replace(c, experiment=EXPERIMENT) for c in grid]
     return out
 
 
-def run(out: Path, *, names: list[str] | None = None, problems: list[str] | None = None, n_estimates: int = 2000,
+def run(out: Path, *, names: list[str] | None = None, problems: list[str] | None = None,
+        n_estimates: int | None = None,
         seed: int = 0, device: str = "cpu", data: dict[str, Any] | None = None, resume: bool = False,
         quiet: bool = False, settings: tuple = (), argv: list[str] | None = None) -> tuple[int, list[str]]:
     """Run the audit into `out` (inline: the adapters are registered in this process only); returns
     (failed cells, notes about skipped libraries)."""
-    from bench.executors import InlineExecutor
-    from bench.runner import run_sweep
+    from bench.execute import InlineExecutor
+    from bench.execute.sweep import run_sweep
 
     chosen, notes = adapters()
     chosen = [a for a in chosen if not names or a.name in names]
     for adapter in chosen:
         register(adapter)
     from bench.audit.cell import audit_cell
-    from bench.run import SUITE_FUNCTIONS
+    from bench.execute.cell import SUITE_FUNCTIONS
 
     SUITE_FUNCTIONS.setdefault("audit", audit_cell)  # the audit's cells run in this process only (inline)
-    grid = [replace(c, settings=settings) for c in cells(
-        chosen, n_estimates=n_estimates, seed=seed, device=device,
+    stop = (("audit_stop", n_estimates is None),)  # draw until precise enough, unless a count was asked for
+    grid = [replace(c, settings=settings + stop) for c in cells(
+        chosen, n_estimates=n_estimates or MAX_ESTIMATES, seed=seed, device=device,
         data=data or {"data": "digits", "data_dir": ""}, problems=problems)]
     failed = run_sweep(grid, out, argv or ["audit"], resume=resume, quiet=quiet, executor=InlineExecutor())
     return failed, notes

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from bench.audit import ADAPTER_MODULES, PROBLEMS
-from estimators.spec import SPECS
+from estimators import catalog
 
 COLUMNS = ["implementation", "estimator", "problem", "estimates", "claimed", "bias_sq ± SE (z)", "max |z| / bound",
            "variance", "verdict"]
@@ -84,7 +84,7 @@ def _claims_unbiased(estimator: str) -> bool:
         for adapter in declared:
             if adapter.name == estimator:
                 return adapter.estimator.spec.unbiased
-    return SPECS[estimator].unbiased if estimator in SPECS else True
+    return catalog.spec(estimator).unbiased if estimator in catalog.names() else True
 
 
 def cells_of(frame: pd.DataFrame) -> list[list[str]]:

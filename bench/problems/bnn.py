@@ -31,13 +31,16 @@ from typing import Any
 
 import numpy as np
 
-from bench.problems.model import AbstractModel, Arrays, accuracy, cross_entropy
+from bench.problems import DATA, IMAGE, WIDTH, Problem
+from bench.problems.layers import Arrays, accuracy, cross_entropy
+from estimators.engine import Model
+from estimators.ops import Ops
 
 INIT_SCALE = 0.05  # softplus(rho) at initialisation
 
 
 @dataclass(frozen=True)
-class BNN(AbstractModel):
+class BNN(Model):
     n_in: int
     hidden: int = 32
     depth: int = 2  # relu hidden layers; the output layer's weights are random too
@@ -73,7 +76,7 @@ class BNN(AbstractModel):
     def event_shape(self, layer: int) -> tuple[int, ...]:
         return (self.batch_size, self.widths(layer)[1]) if self.local else self.widths(layer)
 
-    def inputs(self, o: Any, p: Arrays, ctx: Arrays) -> Any:
+    def inputs(self, o: Ops, p: Arrays, ctx: Arrays) -> Any:
         return ctx["x"]
 
     @staticmethod
@@ -85,7 +88,7 @@ class BNN(AbstractModel):
         b = p[f"b{layer}"]
         return b.reshape(b.shape[0], 1, 1, b.shape[-1])  # [rows, draws, B, n_out]
 
-    def node(self, o: Any, p: Arrays, layer: int, prev: Any, ctx: Arrays) -> Arrays:
+    def node(self, o: Ops, p: Arrays, layer: int, prev: Any, ctx: Arrays) -> Arrays:
         loc = self._per_draw(p[f"w{layer}_loc"])
         scale = o.softplus(self._per_draw(p[f"w{layer}_rho"]))
         if not self.local:
@@ -94,16 +97,16 @@ class BNN(AbstractModel):
         pos = var > 0  # an all-zero h (every relu off) gives scale 0: keep sqrt's gradient finite there
         return {"loc": prev @ loc + self._bias(p, layer), "scale": o.where(pos, o.sqrt(o.where(pos, var, 1.0)), 0.0)}
 
-    def carry(self, o: Any, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
+    def carry(self, o: Ops, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
         """The layer's activations [..., rows, draws, B, n_out]: z is W_l (local=False) or a_l (local=True)."""
         a = z if self.local else prev @ z + self._bias(p, layer)
         return a if layer == self.depth else o.relu(a)
 
-    def final_loss(self, o: Any, p: Arrays, h: Any, ctx: Arrays) -> Any:
+    def final_loss(self, o: Ops, p: Arrays, h: Any, ctx: Arrays) -> Any:
         """Mean cross-entropy over the minibatch: [..., rows, draws]."""
         return cross_entropy(o, h, ctx["y"]).mean(-1)
 
-    def direct_loss(self, o: Any, p: Arrays, ctx: Arrays) -> Any:
+    def direct_loss(self, o: Ops, p: Arrays, ctx: Arrays) -> Any:
         """sum_l KL(N(loc_l, s_l^2) || N(0, prior^2)) / n_train, [rows, 1]."""
         total = 0.0
         prior = self.prior_scale
@@ -113,8 +116,21 @@ class BNN(AbstractModel):
             total = total + kl.sum((-2, -1))
         return total[:, None] / self.n_train
 
-    def metrics(self, o: Any, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
+    def metrics(self, o: Ops, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
         return {"accuracy": accuracy(o, h, ctx["y"]).mean(-1)}
 
     def groups(self, params: dict[str, np.ndarray]) -> dict[str, list[str]]:
         return {f"layer{m}": [f"w{m}_loc", f"w{m}_rho", f"b{m}"] for m in range(self.n_stochastic)}
+
+
+# measure-valued perturbs one weight at a time: 3 forward passes of the rest of the net per weight, 4 320 per
+# estimate at the default size and depth 2 (1 440 weights), far past what a gradients cell can afford
+PROBLEM = Problem(
+    "bnn", "gaussian", "Bayesian neural net, mean-field Gaussian weights, depth layers, -ELBO",
+    lambda pp, depth, batch, estimator, pixels: BNN(pixels, hidden=int(pp["hidden"]), depth=depth,
+                                                    n_train=int(pp.get("n_train", 1297)), batch_size=batch,
+                                                    local=estimator == "local-reparam"),
+    defaults={"hidden": 16, **IMAGE}, ranges={"hidden": WIDTH}, choices=DATA, has_depth=True,
+    provides=("linear-gaussian-weights",), excludes=("measure-valued",),
+    metrics={"accuracy": "held-out accuracy"},
+    sizes={"paper": {"": {"hidden": 400, "data": "digits28"}}}, depths={"paper": (2,)})

@@ -13,11 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.problems.model import AbstractModel, Arrays, accuracy, cross_entropy, dense, init_dense
+from bench.problems import DATA, IMAGE, WIDTH, Problem
+from bench.problems.layers import Arrays, accuracy, cross_entropy, dense, init_dense
+from estimators.engine import Model
+from estimators.ops import Ops
 
 
 @dataclass(frozen=True)
-class BSN(AbstractModel):
+class BSN(Model):
     n_in: int
     width: int
     depth: int
@@ -39,18 +42,28 @@ class BSN(AbstractModel):
     def event_shape(self, layer: int) -> tuple[int, ...]:
         return (self.width,)
 
-    def inputs(self, o: Any, p: Arrays, ctx: Arrays) -> Any:
+    def inputs(self, o: Ops, p: Arrays, ctx: Arrays) -> Any:
         return ctx["x"]
 
-    def node(self, o: Any, p: Arrays, layer: int, prev: Any, ctx: Arrays) -> Arrays:
+    def node(self, o: Ops, p: Arrays, layer: int, prev: Any, ctx: Arrays) -> Arrays:
         return {"logits": dense(p, f"h{layer}", prev)}
 
-    def final_loss(self, o: Any, p: Arrays, h: Any, ctx: Arrays) -> Any:
+    def final_loss(self, o: Ops, p: Arrays, h: Any, ctx: Arrays) -> Any:
         return cross_entropy(o, dense(p, "out", h), ctx["y"])
 
-    def metrics(self, o: Any, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
+    def metrics(self, o: Ops, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
         return {"accuracy": accuracy(o, dense(p, "out", h), ctx["y"])}
 
     def groups(self, params: dict[str, np.ndarray]) -> dict[str, list[str]]:
         out = {f"layer{m}": [f"h{m}_w", f"h{m}_b"] for m in range(self.depth)}
         return out | {"readout": ["out_w", "out_b"]}
+
+
+PROBLEM = Problem(
+    "bsn", "bernoulli", "seed 002 classifier: depth layers of binary stochastic neurons, softmax",
+    lambda pp, depth, batch, estimator, pixels: BSN(pixels, int(pp["width"]), depth),
+    defaults={"width": 100, **IMAGE}, ranges={"width": WIDTH}, choices=DATA, has_depth=True,
+    metrics={"accuracy": "held-out accuracy"},
+    sizes={"quick": {"": {"width": 3}}, "full": {"": {"width": 3}},
+           "paper": {"": {"width": 200, "data": "digits28"}}},
+    depths={"paper": (1, 2)})

@@ -21,11 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from bench.problems.model import AbstractModel, Arrays, dense, init_dense
+from bench.problems.layers import Arrays, dense, init_dense
+from estimators.dist import log_prob
+from estimators.engine import Model
+from estimators.ops import Ops
+
+VAE_CHOICES = {"variant": ("linear", "nonlinear"), "objective": ("elbo", "iwae")}
+# the VAEs' multi-sample bound: objective=iwae:k=K (Burda, Grosse & Salakhutdinov 2016)
+IWAE = {"objective": "elbo", "k": 1}
 
 
 @dataclass(frozen=True)
-class DiscreteVAE(AbstractModel):
+class DiscreteVAE(Model):
     dist: str  # "bernoulli" (sbn-vae) or "categorical"
     n_pixels: int
     width: int
@@ -72,34 +79,34 @@ class DiscreteVAE(AbstractModel):
     def _event(self, logits: Any) -> Any:
         return logits.reshape(*logits.shape[:-1], *self.event_shape(0))
 
-    def _map(self, o: Any, p: Arrays, name: str, h: Any) -> Any:
+    def _map(self, o: Ops, p: Arrays, name: str, h: Any) -> Any:
         if self.nonlinear:
             h = o.tanh(dense(p, f"{name}c", o.tanh(dense(p, f"{name}a", h))))
         return dense(p, name, h)
 
-    def inputs(self, o: Any, p: Arrays, ctx: Arrays) -> Any:
+    def inputs(self, o: Ops, p: Arrays, ctx: Arrays) -> Any:
         return ctx["x"]
 
-    def node(self, o: Any, p: Arrays, layer: int, prev: Any, ctx: Arrays) -> Arrays:
+    def node(self, o: Ops, p: Arrays, layer: int, prev: Any, ctx: Arrays) -> Arrays:
         parent = prev if layer == 0 else self._flat(prev)
         return {"logits": self._event(self._map(o, p, f"q{layer}", parent))}
 
-    def local_loss(self, o: Any, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
-        log_q = o.dist.log_prob(self.dist, self.node(o, p, layer, prev, ctx), z, len(self.event_shape(layer)))
+    def local_loss(self, o: Ops, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
+        log_q = log_prob(o, self.dist, self.node(o, p, layer, prev, ctx), z, len(self.event_shape(layer)))
         parent_logits = self._map(o, p, f"p{layer}", self._flat(z))
         if layer == 0:
-            log_p = o.dist.log_prob("bernoulli", {"logits": parent_logits}, prev, 1)
+            log_p = log_prob(o, "bernoulli", {"logits": parent_logits}, prev, 1)
         else:
-            log_p = o.dist.log_prob(self.dist, {"logits": self._event(parent_logits)}, prev,
+            log_p = log_prob(o, self.dist, {"logits": self._event(parent_logits)}, prev,
                                     len(self.event_shape(layer)))
         return log_q - log_p
 
-    def final_loss(self, o: Any, p: Arrays, h: Any, ctx: Arrays) -> Any:
+    def final_loss(self, o: Ops, p: Arrays, h: Any, ctx: Arrays) -> Any:
         b = p["prior_b"]
         prior = self._event(b.reshape(b.shape[0], 1, b.shape[-1]))
-        return -o.dist.log_prob(self.dist, {"logits": prior}, h, len(self.event_shape(0)))
+        return -log_prob(o, self.dist, {"logits": prior}, h, len(self.event_shape(0)))
 
-    def metrics(self, o: Any, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
+    def metrics(self, o: Ops, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
         return {"elbo": -loss}
 
     def groups(self, params: dict[str, np.ndarray]) -> dict[str, list[str]]:

@@ -18,11 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.problems.model import AbstractModel, Arrays, dense, init_dense
+from bench.problems import DATA, IMAGE, WIDTH, Problem
+from bench.problems.layers import Arrays, dense, init_dense
+from estimators.engine import Model
+from estimators.ops import Ops
 
 
 @dataclass(frozen=True)
-class GaussianVAE(AbstractModel):
+class GaussianVAE(Model):
     """ctx {"x": binarized images [draws, n_pixels]}; `depth` tanh layers in the encoder and in the decoder."""
 
     n_pixels: int
@@ -56,25 +59,25 @@ class GaussianVAE(AbstractModel):
     def event_shape(self, layer: int) -> tuple[int, ...]:
         return (self.latent,)
 
-    def inputs(self, o: Any, p: Arrays, ctx: Arrays) -> Any:
+    def inputs(self, o: Ops, p: Arrays, ctx: Arrays) -> Any:
         return ctx["x"]
 
-    def _encode(self, o: Any, p: Arrays, x: Any) -> tuple[Any, Any]:
+    def _encode(self, o: Ops, p: Arrays, x: Any) -> tuple[Any, Any]:
         h = x
         for i in range(self.depth):
             h = o.tanh(dense(p, f"enc{i}", h))
         return dense(p, "loc", h), dense(p, "log_scale", h)
 
-    def node(self, o: Any, p: Arrays, layer: int, prev: Any, ctx: Arrays) -> Arrays:
+    def node(self, o: Ops, p: Arrays, layer: int, prev: Any, ctx: Arrays) -> Arrays:
         loc, log_scale = self._encode(o, p, prev)
         return {"loc": loc, "scale": o.exp(log_scale)}
 
-    def direct_loss(self, o: Any, p: Arrays, ctx: Arrays) -> Any:
+    def direct_loss(self, o: Ops, p: Arrays, ctx: Arrays) -> Any:
         """KL(q(z|x) || N(0, I)) per example, [rows, draws]."""
         loc, log_scale = self._encode(o, p, ctx["x"])
         return (0.5 * (o.square(loc) + o.exp(2 * log_scale) - 1) - log_scale).sum(-1)
 
-    def local_loss(self, o: Any, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
+    def local_loss(self, o: Ops, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
         """-log p(x|z), summed over pixels: [..., rows, draws] (z may carry an estimator's extra leading axes)."""
         h = z
         for i in range(self.depth):
@@ -82,13 +85,23 @@ class GaussianVAE(AbstractModel):
         logits, x = dense(p, "out", h), ctx["x"]
         return -(x * o.log_sigmoid(logits) + (1 - x) * o.log_sigmoid(-logits)).sum(-1)
 
-    def final_loss(self, o: Any, p: Arrays, z: Any, ctx: Arrays) -> Any:
+    def final_loss(self, o: Ops, p: Arrays, z: Any, ctx: Arrays) -> Any:
         return 0.0
 
-    def metrics(self, o: Any, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
+    def metrics(self, o: Ops, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
         return {"elbo": -loss}
 
     def groups(self, params: dict[str, np.ndarray]) -> dict[str, list[str]]:
         enc = [f"{n}_{s}" for n in self._encoder_names() for s in ("w", "b")]
         dec = [f"{n}_{s}" for n in self._decoder_names() for s in ("w", "b")]
         return {"encoder": enc, "decoder": dec, "layer0": enc}
+
+
+PROBLEM = Problem(
+    "gaussian-vae", "gaussian", "seed 000 VAE: Gaussian latent, analytic KL; depth tanh layers",
+    lambda pp, depth, batch, estimator, pixels: GaussianVAE(pixels, latent=int(pp["latent"]),
+                                                            hidden=int(pp["hidden"]), depth=depth),
+    defaults={"latent": 8, "hidden": 64, **IMAGE}, ranges={"latent": WIDTH, "hidden": WIDTH}, choices=DATA,
+    has_depth=True, excludes=("deterministic",), data="binary-images",
+    metrics={"elbo": "held-out ELBO (nats per example)"},
+    sizes={"paper": {"": {"latent": 20, "hidden": 500, "data": "digits28"}}}, depths={"paper": (1,)})

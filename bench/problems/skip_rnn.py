@@ -35,11 +35,15 @@ from typing import Any
 
 import numpy as np
 
-from bench.problems.model import AbstractModel, Arrays, accuracy, cross_entropy, dense, init_dense
+from bench.problems import DATA, IMAGE, WIDTH, Problem
+from bench.problems.layers import Arrays, accuracy, cross_entropy, dense, init_dense
+from estimators.engine import Model
+from estimators.ops import Ops
+from estimators.spec import Range
 
 
 @dataclass(frozen=True)
-class SkipRNN(AbstractModel):
+class SkipRNN(Model):
     n_in: int
     width: int
     depth: int  # stacked recurrent layers, each with its own gates
@@ -78,19 +82,19 @@ class SkipRNN(AbstractModel):
     def _hidden(self, state: Any, layer: int) -> Any:
         return state[..., layer * self.width:(layer + 1) * self.width]
 
-    def inputs(self, o: Any, p: Arrays, ctx: Arrays) -> Any:
+    def inputs(self, o: Ops, p: Arrays, ctx: Arrays) -> Any:
         x = ctx["x"]
         return o.broadcast_to(0.0 * x[..., :1], (*x.shape[:-1], self.depth * self.width + 1))
 
-    def node(self, o: Any, p: Arrays, layer: int, prev: Any, ctx: Arrays) -> Arrays:
+    def node(self, o: Ops, p: Arrays, layer: int, prev: Any, ctx: Arrays) -> Arrays:
         return {"logits": dense(p, f"gate{layer % self.depth}", self._hidden(prev, layer % self.depth))
                 + self.gate_bias}
 
-    def cell(self, o: Any, p: Arrays, m: int, i: Any, h: Any) -> Any:
+    def cell(self, o: Ops, p: Arrays, m: int, i: Any, h: Any) -> Any:
         """The Elman cell of layer m: tanh(i A + a + h R), every example."""
         return o.tanh(dense(p, f"in{m}", i) + h @ p[f"rec{m}_w"])
 
-    def carry(self, o: Any, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
+    def carry(self, o: Ops, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
         t, m = divmod(layer, self.depth)
         h = self._hidden(prev, m)
         i = ctx["x"][..., t * self.row:(t + 1) * self.row] if m == 0 else self._hidden(prev, m - 1)
@@ -102,20 +106,21 @@ class SkipRNN(AbstractModel):
         # the update count only feeds the open-rate metric: kept out of the gradient, which then never runs
         # through its slice of the state (each slice's backward writes a zero tensor of the whole state)
         parts = [prev[..., :m * self.width] if m else None, new,
-                 prev[..., (m + 1) * self.width:-1] if m + 1 < self.depth else None, o.sg(prev[..., -1:] + z)]
+                 prev[..., (m + 1) * self.width:-1] if m + 1 < self.depth else None,
+                 o.stop_gradient(prev[..., -1:] + z)]
         lead = new.shape[:-1]
         state = o.concat([o.broadcast_to(a, (*lead, a.shape[-1])) for a in parts if a is not None], -1)
         if self.window and (t + 1) % self.window == 0 and m == self.depth - 1 and t + 1 < self.steps:
-            state = o.sg(state)  # truncated BPTT: no gradient flows back across this boundary
+            state = o.stop_gradient(state)  # truncated BPTT: no gradient flows back across this boundary
         return state
 
-    def local_loss(self, o: Any, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
+    def local_loss(self, o: Ops, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
         return self.penalty * z[..., 0]
 
-    def final_loss(self, o: Any, p: Arrays, h: Any, ctx: Arrays) -> Any:
+    def final_loss(self, o: Ops, p: Arrays, h: Any, ctx: Arrays) -> Any:
         return cross_entropy(o, dense(p, "out", self._hidden(h, self.depth - 1)), ctx["y"])
 
-    def metrics(self, o: Any, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
+    def metrics(self, o: Ops, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
         return {"accuracy": accuracy(o, dense(p, "out", self._hidden(h, self.depth - 1)), ctx["y"]),
                 "open_rate": h[..., -1] / self.n_stochastic}  # the share of (step, layer) updates made
 
@@ -127,7 +132,7 @@ class SkipRNN(AbstractModel):
         return out | {"readout": ["out_w", "out_b"]}
 
 
-def _update_open(model: SkipRNN, o: Any, p: Arrays, m: int, z: Any, i: Any, h: Any) -> Any:
+def _update_open(model: SkipRNN, o: Ops, p: Arrays, m: int, z: Any, i: Any, h: Any) -> Any:
     """torch only: layer m's new hidden state, the cell evaluated on the examples whose gate is open alone
     (each with its own row's weights), every other example's state copied."""
     import torch
@@ -150,3 +155,26 @@ def _update_open(model: SkipRNN, o: Any, p: Arrays, m: int, z: Any, i: Any, h: A
         w_in, b_in, w_rec = (p[k][rows] for k in names)
         new = torch.tanh((i[:, None] @ w_in)[:, 0] + b_in + (h.index_select(0, idx)[:, None] @ w_rec)[:, 0])
     return h.index_copy(0, idx, new).reshape(*shape, h.shape[-1])
+
+
+def _make(pp: dict[str, Any], depth: int, batch: int, estimator: str, pixels: int) -> SkipRNN:
+    steps = int(pp["steps"]) or int(round(np.sqrt(pixels)))  # 0: one step per image row
+    return SkipRNN(pixels, int(pp["width"]), depth, steps, penalty=float(pp["penalty"]),
+                   gate_bias=float(pp["gate_bias"]), window=int(pp["window"]))
+
+
+# 8 gates a layer at the full preset: 2^8 configurations at depth 1, a reference truth at depth 3 (at depth 2,
+# 2^16 configurations are enumerable, but the nested exact estimator would carry 16 axes of 2); the quick
+# preset reads 4 steps of 2 rows (16 gate configurations). The speed suite also times two more open rates
+# (sigmoid(-2) = 12% at initialisation, and every gate open): torch skips a closed gate's step, JAX masks it.
+PROBLEM = Problem(
+    "skip-rnn", "bernoulli", "Skip RNN over image rows (steps, 0 = one per row): a Bernoulli update gate per "
+    "step and layer, penalty per update, gate_bias shifts the open rate, truncated BPTT window (0 = full)",
+    _make, defaults={"width": 32, "steps": 0, "penalty": 0.01, "gate_bias": 1.0, "window": 0, **IMAGE},
+    ranges={"width": WIDTH, "steps": Range(0, 784, integer=True), "penalty": Range(0, 1e6),
+            "gate_bias": Range(-1e6, 1e6), "window": Range(0, 784, integer=True)},
+    choices=DATA, has_depth=True, skips=True,
+    metrics={"accuracy": "held-out accuracy", "open_rate": "share of gate updates made"},
+    sizes={"quick": {"": {"width": 16, "steps": 4}}, "full": {"": {"width": 16}}},
+    depths={"quick": (1,), "full": (1, 3)},
+    speed_variants={"sparse": {"width": 16, "gate_bias": -2.0}, "open": {"width": 16, "gate_bias": 40.0}})

@@ -19,11 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.problems.model import AbstractModel, Arrays, accuracy, cross_entropy, dense, init_dense
+from bench.problems import DATA, IMAGE, WIDTH, Problem
+from bench.problems.layers import Arrays, accuracy, cross_entropy, dense, init_dense
+from estimators.engine import Model
+from estimators.ops import Ops
 
 
 @dataclass(frozen=True)
-class StochasticDepth(AbstractModel):
+class StochasticDepth(Model):
     n_in: int
     width: int
     depth: int
@@ -47,25 +50,25 @@ class StochasticDepth(AbstractModel):
     def event_shape(self, layer: int) -> tuple[int, ...]:
         return (1,)
 
-    def inputs(self, o: Any, p: Arrays, ctx: Arrays) -> Any:
+    def inputs(self, o: Ops, p: Arrays, ctx: Arrays) -> Any:
         return o.relu(dense(p, "in", ctx["x"]))
 
-    def node(self, o: Any, p: Arrays, layer: int, prev: Any, ctx: Arrays) -> Arrays:
+    def node(self, o: Ops, p: Arrays, layer: int, prev: Any, ctx: Arrays) -> Arrays:
         theta = p["theta"][:, layer]  # carries prev's leading axes, as the engine asks
         return {"logits": o.broadcast_to(theta.reshape(theta.shape[0], 1, 1), (*prev.shape[:-1], 1))}
 
-    def _block(self, o: Any, p: Arrays, layer: int, h: Any) -> Any:
+    def _block(self, o: Ops, p: Arrays, layer: int, h: Any) -> Any:
         return dense(p, f"blk{layer}c", o.relu(dense(p, f"blk{layer}a", h)))
 
-    def carry(self, o: Any, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
+    def carry(self, o: Ops, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
         if o.name == "torch" and not z.requires_grad and bool(((z == 0) | (z == 1)).all()):
             return _skip_dropped(p, layer, z, prev, self)
         return prev + z * self._block(o, p, layer, prev)
 
-    def final_loss(self, o: Any, p: Arrays, h: Any, ctx: Arrays) -> Any:
+    def final_loss(self, o: Ops, p: Arrays, h: Any, ctx: Arrays) -> Any:
         return cross_entropy(o, dense(p, "out", h), ctx["y"])
 
-    def metrics(self, o: Any, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
+    def metrics(self, o: Ops, p: Arrays, h: Any, ctx: Arrays, loss: Any) -> dict[str, Any]:
         return {"accuracy": accuracy(o, dense(p, "out", h), ctx["y"])}
 
     def groups(self, params: dict[str, np.ndarray]) -> dict[str, list[str]]:
@@ -92,3 +95,11 @@ def _skip_dropped(p: Arrays, layer: int, z: Any, h: Any, model: StochasticDepth)
     out = h.clone()
     out[keep] = kept + (a[:, None] @ w[f"blk{layer}c_w"])[:, 0] + w[f"blk{layer}c_b"]
     return out
+
+
+PROBLEM = Problem(
+    "stochastic-depth", "bernoulli", "seed 001 stochastic ResNet: depth blocks kept w.p. sigmoid(theta)",
+    lambda pp, depth, batch, estimator, pixels: StochasticDepth(pixels, int(pp["width"]), depth),
+    defaults={"width": 32, **IMAGE}, ranges={"width": WIDTH}, choices=DATA, has_depth=True, skips=True,
+    metrics={"accuracy": "held-out accuracy"},
+    sizes={"quick": {"": {"width": 16}}, "full": {"": {"width": 16}}})  # enumerable at depths 1-2: exact truths

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.experiments import EXPERIMENTS
+from bench.literature.experiments import EXPERIMENTS
 from bench.report import costplots, data, gradplots, headline, tables, to_html, to_markdown, trainplots
 from bench.report.doc import Block, Bullets, Heading, Image, Para
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.store import read_meta, read_results
+from bench.store.parquet import read_meta, read_results
 
 GRADIENT_METRICS = ["bias", "bias_sq", "variance", "mse", "snr", "cosine"]
 SPEED_METRICS = ["time", "time_iqr", "compile_time", "peak_host_memory", "peak_device_memory", "time_ratio_to_floor",
@@ -238,9 +238,9 @@ def outdated(rows: pd.DataFrame) -> pd.DataFrame:
 
     The same comparison `--resume` makes. An estimator or problem this process does not know (an audited
     library's adapter, a plug-in not installed) is not compared; a cell without versions predates them."""
-    from bench import versions
     from bench.problems import PROBLEMS
-    from estimators.spec import SPECS
+    from bench.store import versions
+    from estimators import catalog
 
     if rows.empty or not set(VERSION_COLUMNS) <= set(rows):
         return pd.DataFrame(columns=OUTDATED_COLUMNS)
@@ -252,7 +252,7 @@ def outdated(rows: pd.DataFrame) -> pd.DataFrame:
         if all(pd.isna(v) for v in stored):
             changed = "none recorded (written before code versions)"
         else:
-            known = ("estimator",) * (estimator in SPECS) + ("problem",) * (problem in PROBLEMS) + ("suite",)
+            known = ("estimator",) * (estimator in catalog.names()) + ("problem",) * (problem in PROBLEMS) + ("suite",)
             changed = " and ".join(versions.changed(dict(zip(VERSION_COLUMNS, stored)), suite, problem, estimator,
                                                     backend, known))
         if changed:

@@ -15,7 +15,7 @@ from bench.report import style
 from bench.report.costplots import front
 from bench.report.data import STABLE, UNKNOWN, UNSTABLE, hold
 from bench.report.doc import Block, Bullets, Heading, Para
-from estimators.spec import SPECS
+from estimators import catalog
 
 FIXED = ("device", "depth", "batch_size", "n_samples")
 INTRO = ("Per problem: the estimators on the variance-against-time Pareto front (none other of their kind is both "
@@ -46,7 +46,7 @@ def sci(v: float) -> str:
 
 def unbiased(estimator: str) -> bool:
     """The catalog's word; an estimator outside it is not claimed unbiased."""
-    return estimator in SPECS and SPECS[estimator].unbiased
+    return estimator in catalog.names() and catalog.spec(estimator).unbiased
 
 
 def _entries(frame: pd.DataFrame, biased: bool) -> str:

@@ -1,6 +1,6 @@
 """One look for every plot: a fixed colour per estimator, a line style and marker per backend, units on axes.
 
-Colours follow the estimator catalog's order (`estimators.spec.SPECS`), so an estimator keeps its colour in
+Colours follow the estimator catalog's order (`estimators.names()`), so an estimator keeps its colour in
 every plot and every report, whatever subset a run contains. Legends go outside the axes so they cover no data.
 """
 
@@ -20,13 +20,13 @@ from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from estimators.spec import SPECS  # noqa: E402
+from estimators import catalog  # noqa: E402
 
 # tab10 first (the most distinguishable ten), then further hues far from those: 24 >= the catalog's 23.
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#000000", "#b8860b", "#000080", "#ff00ff", "#008080", "#7fbf00", "#800000", "#808000",
            "#aaffc3", "#ffd8b1", "#dcbeff", "#fabed4", "#ffe119", "#4b0082"]
-CATALOG = list(SPECS)
+CATALOG = catalog.names()
 # torch-compile sits between eager torch and JAX: the same framework as one, the same execution mode as the other
 LINESTYLES = {"torch": "-", "torch-compile": "-.", "jax": "--"}
 MARKERS = {"torch": "o", "torch-compile": "D", "jax": "s"}

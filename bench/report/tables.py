@@ -156,7 +156,7 @@ def speed(speeds: pd.DataFrame) -> list[Block]:
 def findings(rows: pd.DataFrame) -> list[Block]:
     """Seed 002's conclusions against what the suite found (bench.findings, present with the training suite)."""
     try:
-        from bench.findings import compare
+        from bench.literature.findings import compare
     except ImportError:
         return [Para("_The seed-findings comparison needs `bench.findings`, which this checkout lacks._")]
     table = compare(rows)
@@ -169,7 +169,7 @@ def findings(rows: pd.DataFrame) -> list[Block]:
 
 def claims(rows: pd.DataFrame) -> list[Block]:
     """The recent estimators' papers' claims against what the gradients suite measured (bench.claims)."""
-    from bench.claims import compare
+    from bench.literature.claims import compare
 
     table = compare(rows)
     if (table.agrees == "n/a").all():

@@ -1,53 +1,64 @@
-"""What the suites share: a cell's rows, and the problem and estimator it builds."""
+"""What the suites share: a cell's rows, its parameters at its gradient point, and the objective it measures."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from bench import problems
-from bench.sweep import Cell
-from estimators import plugins
-from estimators.registry import package
-from estimators.spec import SPECS
+import numpy as np
+
+from bench.plan.cell import Cell
+from bench.problems import PROBLEMS
+from bench.suites.points import parameters
+from estimators import catalog, driver, plugins
+from estimators.driver import Driver, Objective, package
+from estimators.engine import objective
+from estimators.rng import Rng
 
 
 def row(cell: Cell, metric: str, value: float, stderr: float = float("nan"), *, unit: str = "", group: str = "all",
         status: str = "ok", message: str = "", wall_s: float = 0.0) -> dict[str, Any]:
-    """One long-format row (bench.store.SCHEMA) of a cell."""
+    """One long-format row (bench.store.parquet.SCHEMA) of a cell."""
     return {
         "cell_id": cell.id, "suite": cell.suite, "problem": cell.problem,
         "problem_params": json.dumps(cell.params, sort_keys=True), "estimator": cell.estimator,
         "backend": cell.backend, "device": cell.device, "depth": cell.depth, "batch_size": cell.batch_size,
         "n_samples": cell.n_samples, "seed": cell.seed, "metric": metric, "param_group": group, "step": None,
         "value": value, "stderr": stderr, "unit": unit, "status": status, "message": message, "wall_s": wall_s,
-        "lr": cell.lr if cell.suite == "training" else float("nan"),
-        "options": json.dumps(cell.opts, sort_keys=True), "experiment": cell.experiment,
+        "lr": cell.lr, "options": json.dumps(cell.recorded_options, sort_keys=True), "experiment": cell.experiment,
     }
 
 
-def estimator_options(cell: Cell, estimator: str) -> dict[str, Any]:
-    return {k: v for k, v in cell.opts.items() if k in SPECS[estimator].options}
+def theta(cell: Cell) -> dict[str, np.ndarray]:
+    """The model's parameters the cell measures at (its gradient point)."""
+    return parameters(cell.problem, cell.params, cell.depth, cell.seed, cell.point, cell.batch_size)
 
 
-def build(cell: Cell, estimator: str | None = None, *, n_samples: int | None = None, noise_seed: int | None = None):
-    """(driver module, surrogate, parameters, state) of the cell, or of another estimator on its problem."""
-    name = estimator or cell.estimator
+def build(cell: Cell, estimator: str | None = None, *, backend: str | None = None,
+          n_samples: int | None = None) -> tuple[Driver, Objective]:
+    """(driver, objective) of the cell, or of another estimator (its floor) or backend (a cross-check) on it."""
+    name, backend = estimator or cell.estimator, backend or cell.backend
     if plugins.is_black_box(name):  # draws its own samples: rows come from its calls (estimators.blackbox)
-        from bench import programs
+        from bench.suites import blackbox
 
-        return programs.build(cell, estimator_options(cell, name))
-    plugins.check_backend(name, package(cell.backend))
-    return problems.build(cell.problem, cell.params, cell.backend, name, depth=cell.depth,
-                          batch_size=cell.batch_size, n_samples=cell.n_samples if n_samples is None else n_samples,
-                          seed=cell.seed, device=cell.device, options=estimator_options(cell, name),
-                          point=cell.opts.get("point", "init"), noise_seed=noise_seed)
+        return blackbox.build(cell)
+    plugins.check_backend(name, package(backend))
+    problem = PROBLEMS[cell.problem]
+    d = driver(backend, cell.device)
+    model = problem.model(cell.params, cell.depth, cell.batch_size, name)
+    options = cell.options if name == cell.estimator else {}
+    obj = objective(model, d.ops, name, theta(cell), problem.fixed_batch(cell.params, cell.batch_size, cell.seed),
+                    n_samples=cell.n_samples if n_samples is None else n_samples, seed=cell.seed,
+                    options={k: v for k, v in options.items() if k in catalog.spec(name).options},
+                    batch_size=cell.batch_size)
+    return d, obj
 
 
-def key(cell: Cell, seed: int | None = None) -> tuple:
-    """The driver's extra noise argument: () for torch, (a JAX PRNG key,) for JAX."""
-    if cell.backend != "jax":
-        return ()
-    import jax
+def rng(cell: Cell) -> Rng:
+    """The randomness of the cell's estimates."""
+    return Rng(cell.seed)
 
-    return (jax.random.PRNGKey(cell.seed if seed is None else seed),)
+
+def estimator_options(cell: Cell) -> dict[str, Any]:
+    """The estimator's options with its spec's defaults filled in."""
+    return {**catalog.spec(cell.estimator).options, **cell.options}

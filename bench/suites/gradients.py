@@ -1,11 +1,12 @@
 """The gradients suite: bias, variance, mse, snr and cosine of one estimator on one problem, with standard errors.
 
-Rows are streamed in chunks that fit the cell's memory budget (bench.stream) into float64 moments
-(bench.moments), and compared with the problem's truth (bench.truths) by bench.metrics. Compiled cells
-(JAX, torch-compile) recompute a sample of rows eagerly from the same noise; too many differing rows make the
-cell a `mismatch`. A torch-compile cell also records its recompilations (graphs compiled after the first).
-Besides the metrics, each cell records how it was measured: the truth's relative standard error and
-estimates, rows per chunk, the process's peak resident memory, and the rows checked against eager code.
+Rows are streamed in chunks that fit the cell's memory budget (bench.stats.stream) into float64 moments
+(bench.stats.moments), and compared with the problem's truth (bench.stats.truths) by bench.stats.metrics. Two
+other paths recompute a sample of rows from the same randomness: compiled cells (JAX, torch-compile, a JAX black
+box) op by op, and JAX cells in torch (when installed, on cpu) from the same uniforms; too many differing rows
+make the cell a `mismatch`. A torch-compile cell also records its recompilations (graphs compiled after the
+first). Besides the metrics, each cell records how it was measured: the truth's relative standard error and
+estimates, rows per chunk, the process's peak resident memory, and the rows checked on each path.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from bench import budget as mem
-from bench import problems, truths
-from bench.metrics import batch_rows, summarize
-from bench.moments import Moments
-from bench.stream import stream
-from bench.suites.common import build, estimator_options, key, row
-from bench.sweep import Cell
-from estimators.spec import SPECS
+from bench.measure import budget as mem
+from bench.plan.cell import Cell
+from bench.problems import PROBLEMS
+from bench.stats import truths
+from bench.stats.metrics import batch_rows, summarize
+from bench.stats.moments import Moments
+from bench.stats.stream import Check, stream
+from bench.suites.common import build, estimator_options, rng, row, theta
+from estimators import available_backends, plugins
 
 COMPILED = ("jax", "torch-compile")
 MISMATCH_SHARE = 0.25  # of the checked rows; a few may differ legitimately (a sample flipped by a rounding)
@@ -36,32 +38,48 @@ def truth_settings(cell: Cell) -> truths.TruthSettings:
                                 budget=int(cell.setting("memory_budget", 0)))
 
 
+def cross_backend(cell: Cell) -> str | None:
+    """The backend a cell's rows are recomputed in from the same uniforms: torch, for JAX cells on cpu."""
+    black_box = plugins.is_black_box(cell.estimator)
+    ok = cell.backend == "jax" and cell.device == "cpu" and not black_box and "torch" in available_backends()
+    return "torch" if ok else None
+
+
+def _mismatch(what: str, check: Check) -> str:
+    if check.checked and len(check.differing) > MISMATCH_SHARE * check.checked:
+        return (f"{what} differ in {len(check.differing)} of {check.checked} rows checked (rows "
+                f"{check.differing[:5]}); largest difference {check.max_difference:.3g}")
+    return ""
+
+
 def gradients(cell: Cell) -> list[dict[str, Any]]:
     mem.start_high_water()
-    spec = SPECS[cell.estimator]
-    point = cell.opts.get("point", "init")
     settings = truth_settings(cell)
-    truth = truths.truth(cell.problem, cell.params, cell.depth, cell.seed, cell.backend, point, cell.batch_size,
-                         cell.device, settings)
-    driver, surrogate, theta, state = build(cell)
-    warm = None
-    if spec.state == "trained":  # trained on single draws whatever n_samples is: one state distribution for all
-        warm = build(cell, n_samples=2 if spec.multi_sample else 1, noise_seed=cell.seed + driver.WARM_NOISE)[1]
-    sizes = {k: int(np.prod(v.shape)) for k, v in theta.items()}
-    groups = {"all": list(sizes), **problems.groups(cell.problem, theta, cell.params, cell.depth)}
+    target = truths.Target(cell.problem, cell.params, cell.depth, cell.seed, cell.point, cell.batch_size,
+                           cell.device, theta(cell))
+    truth = truths.truth(target, settings)
+    driver, obj = build(cell)
+    sizes = {k: int(np.prod(v.shape)) for k, v in obj.theta.items()}
+    groups = {"all": list(sizes), **PROBLEMS[cell.problem].groups(cell.params, cell.depth, obj.theta)}
+    other = cross_backend(cell)
+    check_compiled = cell.backend in COMPILED or (plugins.is_black_box(cell.estimator) and cell.backend == "jax")
     streamed = stream(
-        driver, spec, surrogate, theta, state, key(cell), n_rows=cell.n_estimates,
-        options=estimator_options(cell, cell.estimator), budget=settings.budget or mem.default_budget(),
+        driver, obj, rng(cell), n_rows=cell.n_estimates, options=estimator_options(cell),
+        budget=settings.budget or mem.default_budget(),
         new_moments=lambda chunk: Moments(sizes, groups, batch_rows(cell.n_estimates), truth.mean),
-        warm_surrogate=warm, check=cell.backend in COMPILED, seed=cell.seed,
+        check=check_compiled, cross=build(cell, backend=other) if other else None,
         max_chunk=int(cell.setting("max_chunk_rows", 0)) or None)
-    checks = [row(cell, "checked_rows", streamed.checked), row(cell, "differing_rows", len(streamed.differing)),
-              row(cell, "max_difference", streamed.max_difference)]
+    e, x = streamed.eager, streamed.cross
+    checks = [row(cell, "checked_rows", e.checked), row(cell, "differing_rows", len(e.differing)),
+              row(cell, "max_difference", e.max_difference), row(cell, "cross_checked_rows", x.checked),
+              row(cell, "cross_differing_rows", len(x.differing)), row(cell, "cross_max_difference", x.max_difference)]
     if cell.backend == "torch-compile":
-        checks.append(row(cell, "recompilations", driver.recompilations(surrogate)))
-    if streamed.checked and len(streamed.differing) > MISMATCH_SHARE * streamed.checked:
-        message = (f"compiled and eager results differ in {len(streamed.differing)} of {streamed.checked} rows "
-                   f"checked (rows {streamed.differing[:5]}); largest difference {streamed.max_difference:.3g}")
+        from estimators.backends.torch_compile import recompilations
+
+        checks.append(row(cell, "recompilations", recompilations(obj)))
+    message = _mismatch("compiled and eager results", e) or _mismatch(f"{cell.backend} and {other} results on the "
+                                                                      f"same uniforms", x)
+    if message:
         return [row(cell, "error", float("nan"), status="mismatch", message=message), *checks]
     out = []
     for group, stats in summarize(streamed.moments, truth).items():

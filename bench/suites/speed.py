@@ -26,27 +26,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench import problems, protocol, timing
-from bench.memory import estimate_memory
-from bench.suites.common import build, key, row
-from bench.sweep import Cell
+from bench.measure import protocol, timing
+from bench.measure.memory import estimate_memory
+from bench.plan.cell import Cell
+from bench.problems import PROBLEMS
+from bench.suites.common import build, row
 
 FLOOR = "deterministic"
 
 
 def timed(cell: Cell, estimator: str | None = None) -> tuple[float, Callable[[], Any], Any]:
     """(compile seconds, a synchronised call computing one estimate, the JAX executable it runs or None)."""
-    driver, surrogate, theta, state = build(cell, estimator)
-    if cell.backend == "jax":
-        return driver.compiled_timed(surrogate, theta, 1, state, *key(cell))
-    return (*driver.timed(surrogate, theta, 1, state, *key(cell)), None)
+    driver, obj = build(cell, estimator)
+    compile_s, run = driver.timed(obj, obj.state, 1)
+    return compile_s, run, getattr(run, "executable", None)
 
 
 def speed(cell: Cell) -> list[dict[str, Any]]:
     compile_s, run, compiled = timed(cell)
     _, floor_run, _ = timed(cell, FLOOR)
     threads = protocol.pin_threads()  # after building: a torch cell has imported torch by now
-    settings = protocol.Settings(min_ratio=0.0) if problems.PROBLEMS[cell.problem].skips else protocol.Settings()
+    settings = protocol.Settings(min_ratio=0.0) if PROBLEMS[cell.problem].skips else protocol.Settings()
     c = protocol.compare(run, floor_run, settings)
     memory = estimate_memory(cell.backend, cell.device, run, compiled=compiled)
     status = c.reason or f"stable at attempt {c.attempts}"
@@ -67,7 +67,7 @@ def speed(cell: Cell) -> list[dict[str, Any]]:
             message="peak resident set size of the cell's process (ru_maxrss), not the estimate's"),
     ]
     if cell.backend == "torch-compile":
-        from estimators.torch.compiled import recompilations
+        from estimators.backends.torch_compile import recompilations
 
         out.append(row(cell, "recompilations", float(recompilations())))
     return out

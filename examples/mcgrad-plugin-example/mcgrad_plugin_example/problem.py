@@ -15,7 +15,7 @@ import numpy as np
 
 from bench.problems import IMAGE, WIDTH, Problem
 from bench.problems.data import DATASETS
-from bench.problems.model import AbstractModel, dense, init_dense
+from estimators.engine import AbstractModel, dense, init_dense
 
 
 @dataclass(frozen=True)

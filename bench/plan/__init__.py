@@ -1,0 +1,1 @@
+"""What to run, declared as data: cells, presets, and the grids a suite expands into."""

@@ -1,0 +1,88 @@
+"""The presets, declared as data: which problems, estimators and sizes a run covers, and how precisely.
+
+Problem sizes come from each problem's own declaration (`Problem.sizes[preset]`, its variants at that preset;
+the defaults where it declares none), and so do depths that differ from the preset's (`Problem.depths`).
+
+    smoke  CI's run of the main job: every suite, the report and its plots, on a few small cells
+    quick  the default (`make bench`): every problem at small sizes, every estimator, both backends
+    full   depths 1-4, three batch sizes, 1 and 4 draws, 20 000 estimates, a trained gradient point, the papers'
+           claims, every experiment, a learning-rate grid
+    paper  the literature's sizes: 784 inputs (the digits upsampled to 28x28, or MNIST), 200-unit layers, batch 50
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from bench.literature.claims import CLAIMS
+from bench.literature.experiments import EXPERIMENTS
+
+
+@dataclass(frozen=True)
+class TrainingGrid:
+    """A learning-rate grid over problems and every estimator that applies (the full preset's)."""
+
+    problems: tuple[str, ...]
+    lrs: tuple[float, ...]
+    optimizer: str = "adam"
+    depth: int = 2
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    problems: tuple[str, ...] | None = None  # None: every problem
+    sizes: str = ""  # the preset whose problem sizes (Problem.sizes) this one takes; "" = its own name
+    estimators: tuple[str, ...] | None = None  # None: every estimator of the catalog
+    estimator_options: dict[str, dict[str, float]] = field(default_factory=dict)  # per estimator, over its spec's
+    depths: tuple[int, ...] = (2,)
+    batch_sizes: tuple[int, ...] = (4,)
+    n_samples: tuple[int, ...] = (1,)
+    n_estimates: int = 2_000
+    points: tuple[str, ...] = ("init",)
+    truth_rel_se: float = 0.05  # reference truths stop when their standard error is this fraction of their norm
+    truth_max_estimates: int = 20_000
+    claims: tuple[str, ...] = ()
+    # speed suite: the gradients grid's problems and estimators unless narrowed here
+    speed_problems: tuple[str, ...] | None = None
+    speed_estimators: tuple[str, ...] | None = None
+    speed_depths: tuple[int, ...] = (2,)
+    speed_batch_sizes: tuple[int, ...] = (4,)  # the gradients batch: variance x time joins cell by cell
+    speed_variants: bool = True  # the problems' declared speed variants too
+    # training suite
+    experiments: tuple[str, ...] = ()
+    training_steps: int = 100
+    training_seeds: tuple[int, ...] = (0,)
+    training_grid: TrainingGrid | None = None
+
+
+# trained control variates train briefly in the quick preset (recorded in each cell's options): 2 states of 25
+# Adam steps instead of 4 of 100, which dominated its run time; the full preset keeps the defaults
+BRIEF_TRAINING = {"rebar": {"warmup": 25, "states": 2}, "relax": {"warmup": 25, "states": 2}}
+QUICK = Preset(
+    "quick", estimator_options=BRIEF_TRAINING, n_estimates=1_000,
+    # the DisARM paper's benchmark trains 200-unit VAEs: minutes per run on a CPU, so it belongs to the full
+    # preset (`bench run training --experiments disarm-linear` runs it at any preset)
+    experiments=tuple(e for e in EXPERIMENTS if not e.startswith("disarm-")))
+FULL = Preset(
+    "full", depths=(1, 2, 3, 4), batch_sizes=(1, 16, 64), n_samples=(1, 4), n_estimates=20_000,
+    points=("init", "trained"), truth_rel_se=0.02, truth_max_estimates=200_000, claims=tuple(CLAIMS),
+    speed_depths=(1, 2, 4), speed_batch_sizes=(1, 64, 1024), experiments=tuple(EXPERIMENTS), training_steps=500,
+    training_seeds=(0, 1, 2),
+    training_grid=TrainingGrid(("sbn-vae", "categorical-vae", "gaussian-vae", "bnn", "stochastic-depth", "skip-rnn"),
+                               (0.001, 0.003, 0.01)))
+PAPER = Preset(
+    "paper", problems=("sbn-vae", "categorical-vae", "bsn", "gaussian-vae", "bnn"), depths=(1, 2, 3, 4),
+    batch_sizes=(50,), speed_batch_sizes=(50,), truth_max_estimates=100_000, speed_variants=False,
+    experiments=QUICK.experiments)
+SMOKE = Preset(
+    "smoke", sizes="quick", problems=("toy-bernoulli", "chain", "sbn-vae", "gaussian-vae"),
+    estimators=("exact", "reinforce", "disarm", "st", "reparam"), n_estimates=500,
+    speed_estimators=("reinforce", "disarm", "st", "reparam"), speed_problems=("chain", "sbn-vae", "gaussian-vae"),
+    speed_variants=False, experiments=("000-vae",), training_steps=50)
+PRESETS: dict[str, Preset] = {p.name: p for p in (QUICK, FULL, PAPER, SMOKE)}
+
+
+def with_changes(preset: Preset, **changes) -> Preset:
+    return replace(preset, **changes)
