@@ -16,6 +16,7 @@ It then reruns the cell at other seeds. Not part of `make test`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -25,39 +26,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402, F401  (before jax, as everywhere in this project)
 
-from bench import problems, truths  # noqa: E402
 from bench.audit.cell import coordinate_z  # noqa: E402
 from bench.measure import budget as mem  # noqa: E402
-from bench.plan.grid import Cell  # noqa: E402
+from bench.plan.cell import Cell  # noqa: E402
+from bench.problems import PROBLEMS  # noqa: E402
 from bench.report.headline import unbiased  # noqa: E402
+from bench.stats import truths  # noqa: E402
 from bench.stats.metrics import batch_rows  # noqa: E402
 from bench.stats.moments import Moments  # noqa: E402
 from bench.stats.stream import stream  # noqa: E402
 from bench.store.parquet import read_results  # noqa: E402
-from bench.suites.common import build, estimator_options, key  # noqa: E402
+from bench.suites.common import build, estimator_options, rng, theta  # noqa: E402
 from bench.suites.gradients import truth_settings  # noqa: E402
-from estimators.spec import SPECS  # noqa: E402
 
 
 def cell_of(r, n_estimates: int) -> Cell:
+    """The gradients cell of a result row; its `options` column holds the estimator's options and, when not
+    "init", the gradient point (Cell.recorded_options)."""
     options = json.loads(r.options) if isinstance(r.options, str) and r.options else {}
+    point = options.pop("point", "init")
     return Cell("gradients", r.problem, tuple(sorted(json.loads(r.problem_params).items())), r.estimator,
                 r.backend, r.device, int(r.depth), int(r.batch_size), int(r.n_samples), int(r.seed),
-                n_estimates, options=tuple(sorted(options.items())), experiment=r.experiment or "")
+                n_estimates, tuple(sorted(options.items())), point=point, experiment=r.experiment or "")
 
 
 def max_z(cell: Cell) -> tuple[float, float, int]:
     """(largest per-coordinate |z|, its Bonferroni bound, coordinates) of the cell's estimates."""
-    truth = truths.truth(cell.problem, cell.params, cell.depth, cell.seed, cell.backend, "init", cell.batch_size,
-                         cell.device, truth_settings(cell))
-    driver, surrogate, theta, state = build(cell)
-    sizes = {k: int(np.prod(v.shape)) for k, v in theta.items()}
-    groups = {"all": list(sizes), **problems.groups(cell.problem, theta, cell.params, cell.depth)}
-    out = stream(driver, SPECS[cell.estimator], surrogate, theta, state, key(cell), n_rows=cell.n_estimates,
-                 options=estimator_options(cell, cell.estimator), budget=mem.default_budget(),
-                 new_moments=lambda chunk: Moments(sizes, groups, batch_rows(cell.n_estimates), truth.mean),
-                 seed=cell.seed)
-    z, bound = coordinate_z(out.moments, truth.mean)
+    target = truths.Target(cell.problem, cell.params, cell.depth, cell.seed, cell.point, cell.batch_size,
+                           cell.device, theta(cell))
+    truth = truths.truth(target, truth_settings(cell))
+    driver, obj = build(cell)
+    sizes = {k: int(np.prod(v.shape)) for k, v in obj.theta.items()}
+    groups = {"all": list(sizes), **PROBLEMS[cell.problem].groups(cell.params, cell.depth, obj.theta)}
+    out = stream(driver, obj, rng(cell), n_rows=cell.n_estimates, options=estimator_options(cell),
+                 budget=mem.default_budget(),
+                 new_moments=lambda chunk: Moments(sizes, groups, batch_rows(cell.n_estimates), truth.mean))
+    z, bound, _ = coordinate_z(out.moments, truth.mean)
     return float(np.nanmax(np.abs(z))), bound, len(z)
 
 
@@ -88,7 +92,7 @@ def main() -> None:
             print(f"  cell {cell_id} cannot be rebuilt from its rows (rebuilt as {cell.id}); skipped")
             continue
         for seed in [cell.seed, *[int(s) for s in args.seeds.split(",") if s]]:
-            m, bound, n = max_z(Cell(**{**cell.__dict__, "seed": seed}))
+            m, bound, n = max_z(dataclasses.replace(cell, seed=seed))
             print(f"  seed {seed}: max |z| {m:.2f} against the bound {bound:.2f} over {n} coordinates: "
                   f"{'passes' if m < bound else 'FAILS'}")
 

@@ -8,7 +8,9 @@ batch 64). Each run is the whole CLI (`python -m bench run ...`) in a fresh proc
 folder, so start-up (imports, Ray's local cluster) counts. `--threads 1` (the default) sets OMP_NUM_THREADS=1
 for every run, so each cell gets one intra-op thread with 1 worker and with 2, and the speed-up is
 concurrency alone; `--threads default` keeps the executors' rule (one worker: the frameworks' own thread
-counts; N workers: the CPUs split evenly among them).
+counts; N workers: the CPUs split evenly among them). Every run's values must equal the first run's, save the
+readings of the process rather than of the estimator (bench.suites.gradients.PROCESS_METRICS: peak memory, the
+memory budget and rows per chunk, which follow from how many workers share the machine).
 
 On a shared machine other processes steal CPU from a run and make it slow: during each run the CPU time of
 every process outside it is sampled from /proc (Linux), and the run is repeated when that exceeds
@@ -31,6 +33,10 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.suites.gradients import PROCESS_METRICS  # noqa: E402
+
 GRID = ["--problems", "chain", "--depths", "1,2,3,4", "--estimators", "reinforce,disarm", "--backend", "torch,jax",
         "--quiet"]
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -116,6 +122,7 @@ def results(out: Path, suite: str) -> pd.Series:
         sys.exit(f"failed cells:\n{df[df.status != 'ok'][['estimator', 'backend', 'depth', 'message']]}")
     if suite == "speed":  # timings differ run to run; the cells must not
         return df.groupby("cell_id").size().sort_index()
+    df = df[~df.metric.isin(PROCESS_METRICS)]  # a worker's budget is its share of the machine's memory
     return df.set_index(["cell_id", "metric", "param_group"]).value.sort_index()
 
 

@@ -6,7 +6,7 @@
 skip-rnn (depth 1, 28 steps of 28 pixels on the digits upsampled to 28x28, or 8 of 8 with --data digits) at
 gate_bias -2 (about 12% of the gates open at initialisation; the rate is measured and printed) against
 gate_bias 40 (every gate open), same weights otherwise. The two calls are timed interleaved in one process
-by bench.protocol (warm-ups, ABBA rounds, medians and IQRs); the speed-up is 1 / the median per-round ratio.
+by bench.measure.protocol (warm-ups, ABBA rounds, medians and IQRs); the speed-up is 1 / the median per-round ratio.
 REINFORCE feeds hard gates without a gradient path, so torch runs the cell on the open examples alone;
 straight-through needs every step's cell (its gradient is (cell - h) dL/dh), and JAX traces one graph and
 masks, so those two should show no speed-up. torch runs on one intra-op thread (--threads), so a loaded
@@ -25,11 +25,11 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402  (before jax, as everywhere in this project)
-from bench.problems.ops import ops  # noqa: E402
 
-from bench import protocol  # noqa: E402
-from bench.plan.grid import Cell  # noqa: E402
-from bench.problems import PROBLEMS, fixed_batch, model_of  # noqa: E402
+import estimators  # noqa: E402
+from bench.measure import protocol  # noqa: E402
+from bench.plan.cell import Cell  # noqa: E402
+from bench.problems import PROBLEMS  # noqa: E402
 from bench.suites.speed import timed  # noqa: E402
 from estimators.engine import forward  # noqa: E402
 
@@ -47,8 +47,9 @@ def cell(pp: dict, estimator: str, backend: str, batch: int) -> Cell:
 
 def open_rate(pp: dict, batch: int) -> float:
     """The share of gates open in one stochastic pass over the cell's batch, at the cell's parameters."""
-    model, o = model_of("skip-rnn", pp, 1, batch), ops("torch")
-    data = {k: o.asarray(v) for k, v in fixed_batch("skip-rnn", pp, batch, 0).items()}
+    problem, o = PROBLEMS["skip-rnn"], estimators.ops("torch")
+    model = problem.model(pp, 1, batch)
+    data = {k: o.asarray(v) for k, v in problem.fixed_batch(pp, batch, 0).items()}
     rng = np.random.default_rng(0)
     u = [o.asarray(rng.uniform(size=model.node_shape(m, batch)).astype(np.float32))
          for m in range(model.n_stochastic)]

@@ -4,15 +4,15 @@
 
 Cells: chain, bsn and sbn-vae at their default sizes, depth 2, batch 64, cpu; estimators reinforce, st,
 gumbel-softmax (single evaluation), arm and disarm (two evaluations per layer); torch and JAX. Each cell is
-measured twice by bench.protocol (estimator and floor interleaved in this process, retried until stable at most
-three times); the spread is max / min of the two runs' median times. Goals:
+measured twice by bench.measure.protocol (estimator and floor interleaved in this process, retried until stable at
+most three times); the spread is max / min of the two runs' median times. Goals:
 
   single-evaluation estimators  ratio to floor <= 1.2
   arm, disarm                   ratio to floor <= 2.5
   every cell of >= 1 ms         spread of the two runs <= 1.3
   every stable cell             ratio >= 0.9 (the protocol marks a lower ratio unstable, so this checks it)
 
-Then bench.memory.estimate_memory of sbn-vae (width 200) at batch 64 and 1024, per estimator and backend.
+Then bench.measure.memory.estimate_memory of sbn-vae (width 200) at batch 64 and 1024, per estimator and backend.
 
 On a shared machine other processes' CPU time makes timings slow and noisy: before each backend the script
 waits (up to --quiet-timeout seconds) for a second in which they use less than --max-foreign of the machine,
@@ -32,12 +32,12 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import torch  # noqa: E402,F401  (before jax, as everywhere in this project)
 
-from bench import protocol  # noqa: E402
+import estimators  # noqa: E402
+from bench.measure import protocol  # noqa: E402
 from bench.measure.memory import estimate_memory  # noqa: E402
-from bench.plan.grid import Cell  # noqa: E402
+from bench.plan.cell import Cell  # noqa: E402
 from bench.problems import PROBLEMS  # noqa: E402
 from bench.suites.speed import FLOOR, timed  # noqa: E402
-from estimators.spec import SPECS  # noqa: E402
 
 PROBLEM_NAMES = ("chain", "bsn", "sbn-vae")
 ESTIMATORS = ("reinforce", "st", "gumbel-softmax", "arm", "disarm")
@@ -64,7 +64,7 @@ def wait_for_quiet(max_foreign: float, timeout_s: float) -> float:
 
 
 def goal(estimator: str) -> float:
-    return GOAL_SINGLE if SPECS[estimator].evals_per_sample == 1 else GOAL_ANTITHETIC
+    return GOAL_SINGLE if estimators.spec(estimator).evals_per_sample == 1 else GOAL_ANTITHETIC
 
 
 def measure(backend: str) -> list[dict]:

@@ -3,7 +3,7 @@
     python benchmarks/torch_compile_speed.py [--repeats 30] [--min-time 1.0] [--threads 1]
 
 Each cell (depth 2, batch 64: chain/reinforce, bsn/disarm, sbn-vae/st, the problems' default sizes) is built
-per backend by `bench.problems.build` and timed through its driver's `timed` closure, as the speed suite
+per backend by `bench.suites.common.build` and timed through its driver's `timed` closure, as the speed suite
 times it: one estimate of 64 examples per call. The compile seconds are what `timed` reports (JAX: lower and
 compile; torch-compile: the first call, which compiles; eager torch: 0). Then warm-up calls, then calls
 until both `--repeats` calls and `--min-time` seconds are done; the median and interquartile range are
@@ -32,17 +32,15 @@ DEPTH, BATCH, WARMUP = 2, 64, 3
 
 
 def timed_call(problem: str, name: str, backend: str) -> tuple[float, Any, Any]:
-    """(compile seconds, the call to time, the surrogate) of one estimate of BATCH examples."""
-    import jax
+    """(compile seconds, the call to time, the objective) of one estimate of BATCH examples."""
+    from bench.plan.cell import Cell
+    from bench.problems import PROBLEMS
+    from bench.suites.common import build
 
-    from bench import problems
-
-    pp = problems.PROBLEMS[problem].defaults
-    driver, surrogate, theta, state = problems.build(problem, pp, backend, name, depth=DEPTH, batch_size=BATCH,
-                                                     n_samples=1, seed=0, device="cpu", options={})
-    key = (jax.random.PRNGKey(0),) if backend == "jax" else ()
-    compile_s, run = driver.timed(surrogate, theta, 1, state, *key)
-    return compile_s, run, surrogate
+    pp = tuple(sorted(PROBLEMS[problem].defaults.items()))
+    driver, obj = build(Cell("speed", problem, pp, name, backend, "cpu", DEPTH, BATCH, 1, 0, 0))
+    compile_s, run = driver.timed(obj, obj.state, 1)
+    return compile_s, run, obj
 
 
 def measure(run: Any, repeats: int, min_time: float) -> np.ndarray:
@@ -68,7 +66,7 @@ def main() -> None:
     import torch  # noqa: I001  (before jax, see ARCHITECTURE notes)
     import jax
 
-    from estimators.torch import compiled
+    from estimators.backends.torch_compile import recompilations
 
     jax.config.update("jax_default_matmul_precision", "highest")
     if args.threads:
@@ -81,10 +79,10 @@ def main() -> None:
           f"{'compile s':>10s} {'recompiles':>10s}")
     for problem, name in CELLS:
         for backend in BACKENDS:
-            compile_s, run, surrogate = timed_call(problem, name, backend)
-            before = compiled.recompilations()
+            compile_s, run, obj = timed_call(problem, name, backend)
+            before = recompilations(obj)
             t = measure(run, args.repeats, args.min_time) * 1e3
-            recompiles = str(compiled.recompilations() - before) if backend == "torch-compile" else "-"
+            recompiles = str(recompilations(obj) - before) if backend == "torch-compile" else "-"
             q1, q3 = np.percentile(t, [25, 75])
             print(f"{problem:9s} {name:10s} {backend:14s} {np.median(t):10.3f} {q3 - q1:8.3f} {len(t):6d} "
                   f"{compile_s:10.2f} {recompiles:>10s}", flush=True)

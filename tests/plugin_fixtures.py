@@ -1,18 +1,48 @@
-"""Declarations the plug-in loader is tested with (tests/test_plugins.py): good, broken and clashing ones."""
+"""Declarations the plug-in loader is tested with (tests/test_plugins.py): good, broken and clashing ones.
+
+A surrogate plug-in is a module (SPEC, surrogate, and State / init_state when it keeps state); the modules
+here are built as module objects, so that one file holds them all, and their entry points name them as
+"tests.plugin_fixtures:NAME"."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
 
 from bench.problems import PROBLEMS
-from estimators.plugins import BlackBoxEstimator, SurrogateEstimator
-from estimators.spec import SPECS, Spec
+from estimators.plugins import BlackBoxEstimator
+from estimators.spec import Spec
 
-# declared well, but its torch module does not exist: the loader accepts it, a cell using it fails
-MISSING_MODULE = SurrogateEstimator(
-    spec=Spec("missing-module", "score-function", True, ("bernoulli",), 1, False, "test fixture"),
-    modules={"torch": "tests.no_such_module"})
-CLASHES_WITH_DISARM = SurrogateEstimator(spec=SPECS["disarm"], modules={"torch": "estimators.torch.disarm"})
+
+def _module(name: str, **attributes: Any) -> ModuleType:
+    """A module object holding `attributes`, as an estimator module file would."""
+    module = ModuleType(f"{__name__}.{name}")
+    module.__dict__.update(attributes)
+    return module
+
+
+def _fails_when_run(o, params, down, u, state, *, dist, event_ndim):
+    """A surrogate that needs a module that is not installed, imported when it first runs."""
+    importlib.import_module("tests.no_such_module")
+    raise AssertionError("unreachable")
+
+
+# declared well, but its surrogate needs a module that does not exist: the loader accepts it, a cell using it fails
+MISSING_MODULE = _module(
+    "missing_module", SPEC=Spec("missing-module", "score-function", True, ("bernoulli",), 1, False, "test fixture"),
+    surrogate=_fails_when_run)
+CLASHES_WITH_DISARM = importlib.import_module("estimators.disarm")  # a built-in estimator's module
 NOT_A_DECLARATION = 42
 NAMED_OTHERWISE = BlackBoxEstimator(
     spec=Spec("something-else", "score-function", True, ("bernoulli",), 1, False, "test fixture"),
     functions={"torch": "tests.plugin_fixtures:nothing"})
+NO_SURROGATE = _module(  # a SPEC alone is not an estimator
+    "no_surrogate", SPEC=Spec("no-surrogate", "score-function", True, ("bernoulli",), 1, False, "test fixture"))
+STATE_WITHOUT_INIT = _module(  # keeps state, but says nowhere how it starts
+    "state_without_init", SPEC=Spec("state-without-init", "score-function", True, ("bernoulli",), 1, False,
+                                    "test fixture", state="running"),
+    surrogate=_fails_when_run)
 CHAIN_AGAIN = PROBLEMS["chain"]  # a built-in problem's name
 
 

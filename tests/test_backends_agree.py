@@ -1,5 +1,6 @@
-"""PyTorch and JAX agree: exact gradients to 1e-5, and every estimator's mean and variance are
-statistically indistinguishable (independent draws, so a two-sample z-test)."""
+"""The backends agree: every estimator's rows are the same in torch and JAX on the same uniforms
+(float32 rounding apart), exact gradients agree to 1e-5, and every estimator's mean and variance are
+statistically indistinguishable on independent draws (a two-sample z-test)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import numpy as np
 import pytest
 
 import estimators
-from estimators.chain import init_params
-from tests.truths import BACKENDS, problem, variance_and_se
+from estimators.api import Node
+from estimators.driver import tree_map
+from estimators.engine import objective
+from estimators.rng import Rng
+from tests.truths import BACKENDS, chain_params, chain_rows, problem, variance_and_se
 
 pytestmark = pytest.mark.skipif(len(BACKENDS) < 2, reason="needs both torch and jax installed")
 N = 20_000
@@ -20,7 +24,7 @@ def first_dist(name: str) -> str:
 
 def both(name: str, dist: str, **options):
     prob = problem(dist, "away")
-    n_samples = 2 if estimators.spec(name).multi_sample else 1
+    n_samples = estimators.spec(name).min_samples
     return [estimators.grad_samples(name, prob.f(b), prob.params, dist=dist, backend=b, n_estimates=N,
                                     n_samples=n_samples, seed=11 + i, **options)
             for i, b in enumerate(("torch", "jax"))]
@@ -33,16 +37,44 @@ def test_exact_gradients_agree(dist):
 
 
 def test_chain_exact_gradients_agree():
-    from estimators.jax import chain as jax_chain
-    from estimators.torch import chain as torch_chain
+    from bench.problems.chain import Chain
+    from bench.stats.truths import gradient
+    from estimators.engine import exact_objective
 
-    params = init_params(3, 3, seed=4)
-    joint_t, joint_j = torch_chain.exact_gradient(params), jax_chain.exact_gradient(params)
-    nested_t = torch_chain.grad_samples("exact", params, n_estimates=1)
-    nested_j = jax_chain.grad_samples("exact", params, n_estimates=1)
+    params, model = chain_params(3, 3, seed=4), Chain(3, 3)
+    joint = {b: gradient(estimators.ops(b), lambda p, b=b: exact_objective(model, estimators.ops(b), p, {}), params)
+             for b in ("torch", "jax")}
+    nested = {b: chain_rows("exact", params, b, 1) for b in ("torch", "jax")}
     for k in params:
-        np.testing.assert_allclose(joint_t[k], joint_j[k], atol=1e-5, rtol=0)
-        np.testing.assert_allclose(nested_t[k][0], nested_j[k][0], atol=1e-5, rtol=0)
+        np.testing.assert_allclose(joint["torch"][k], joint["jax"][k], atol=1e-5, rtol=0)
+        np.testing.assert_allclose(nested["torch"][k][0], nested["jax"][k][0], atol=1e-5, rtol=0)
+
+
+ALL = ["torch", "jax"]  # torch-compile's own rows are eager torch's on the same uniforms (tests/test_torch_compile.py)
+SAME_UNIFORMS = [(n, d) for n in estimators.names() for d in estimators.spec(n).dists
+                 if not estimators.spec(n).requires]
+
+
+@pytest.mark.parametrize("name,dist", SAME_UNIFORMS)
+def test_same_rows_in_every_backend_on_the_same_uniforms(name, dist):
+    """One module, both frameworks: the rows of the same uniforms (the ones torch draws for rows 0-7), at the
+    same state, agree to float32 rounding: what each backend computes is the module's math, not its own."""
+    prob = problem(dist, "away")
+    spec = estimators.spec(name)
+    state, rows = None, {}
+    for backend in ALL:
+        d = estimators.driver(backend)
+        f = prob.f("jax" if backend == "jax" else "torch")
+        node = Node(f, dist, next(iter(prob.params.values())).shape)
+        obj = objective(node, d.ops, name, prob.params, {}, n_samples=spec.min_samples, seed=0, options={})
+        if state is None:
+            u = d.uniforms(obj, Rng(5), np.arange(8))
+            state = tree_map(d.ops.to_numpy, obj.state)
+        rows[backend] = d.rows_on(obj, state, u)
+    for backend in ALL[1:]:
+        for k, want in rows["torch"].items():
+            np.testing.assert_allclose(rows[backend][k], want, rtol=1e-4, atol=1e-5 * max(np.abs(want).max(), 1),
+                                       err_msg=f"{backend} {k}")
 
 
 @pytest.mark.parametrize("name", [n for n in estimators.names()  # `requires`: compared on its model instead

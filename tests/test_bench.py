@@ -22,7 +22,6 @@ from bench.cli import main
 from bench.problems import PROBLEMS
 from bench.stats.metrics import METRICS, summarize_rows
 from bench.store import parquet as store
-from estimators.spec import SPECS
 from tests.truths import BACKENDS
 
 ROOT = Path(__file__).resolve().parent.parent

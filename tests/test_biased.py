@@ -95,9 +95,9 @@ def test_deterministic_is_the_gradient_of_f_at_the_mean(backend):
 def test_nvil_normalise_rescales_by_the_frozen_std(backend):
     """normalise=1 divides the centred signal by max(1, sqrt(v)): with a frozen state (c = 1.5, v = 16) the mean is
     the gradient / 4, clearly not the gradient; normalise=0 (the default) on the same state is unbiased."""
-    _, arr = xp(backend)
-    state = {**estimators.get("nvil", backend).init_state({"logits": (6,)}),
-             "signal": (arr(np.float32(1.5)), arr(np.float32(16.0)), arr(np.float32(0.0)))}
+    o = estimators.ops(backend)
+    state = estimators.module("nvil").init_state(o, {"logits": (6,)}, 0)._replace(
+        signal=(o.asarray(np.float32(1.5)), o.asarray(np.float32(16.0)), o.asarray(np.float32(0.0))))
     truth = bernoulli_truth(AWAY)
     scaled = rows("nvil", backend, state=state, warmup=0, normalise=1)
     assert np.all(np.abs((scaled.mean(0) - truth / 4) / se(scaled)) < 4)
@@ -134,7 +134,6 @@ def reinmax_mean_categorical(logits, tau, grad_f):
 
 def cubic(backend):
     """f(x) = (x.c - 1/2)^3 on a one-hot x: not quadratic, so ReinMax's second-order mean is not exact."""
-    from tests.truths import xp
 
     _, arr = xp(backend)
     c = arr(C4.astype(np.float32))
@@ -259,11 +258,16 @@ def _rejection(logits, cls, n, rng):
 def test_gumbel_rao_draws_the_conditional_gumbels(backend):
     """The perturbed logits given the sample: their argmax is the sample, and their first two moments match
     rejection sampling in NumPy, for one draw and for a point of the shifted lattice the k draws come from."""
-    import importlib
 
-    from tests.truths import xp
+    gumbel_rao, o = estimators.module("gumbel-rao"), estimators.ops(backend)
 
-    mod = importlib.import_module(f"estimators.{backend}.gumbel_rao")
+    class mod:  # noqa: N801 - the module's functions with the backend's ops bound
+        def lattice_uniforms(u, k, dim):
+            return gumbel_rao.lattice_uniforms(o, u, k, dim)
+
+        def conditional_noise(dist, logits, x, v):
+            return gumbel_rao.conditional_noise(o, dist, logits, x, v)
+
     _, arr = xp(backend)
     rng = np.random.default_rng(0)
     n = 40_000

@@ -43,13 +43,17 @@ def test_batched_expression_jit_equals_eager_and_numpy(per_row_weights):
                            f"largest difference {np.abs(compiled - expected).max():.3g}")
 
 
-def _model_rows(problem: str, params: dict, name: str, depth: int, batch: int, n_samples: int):
-    from bench import problems
+def _model_objective(problem: str, params: dict, name: str, depth: int, batch: int, n_samples: int):
+    import estimators
+    from bench.problems import PROBLEMS
+    from estimators.engine import objective
 
-    pp = {**problems.PROBLEMS[problem].defaults, **params}
-    driver, surrogate, theta, state = problems.build(problem, pp, "jax", name, depth=depth, batch_size=batch,
-                                                     n_samples=n_samples, seed=0, device="cpu", options={})
-    return driver.Rows(surrogate, theta, state, jax.random.PRNGKey(0)), list(theta)
+    spec = PROBLEMS[problem]
+    pp = {**spec.defaults, **params}
+    model = spec.model(pp, depth, batch, name)
+    d = estimators.driver("jax")
+    return d, objective(model, d.ops, name, model.init_params(0), spec.fixed_batch(pp, batch, 0),
+                        n_samples=n_samples, seed=0, options={}, batch_size=batch)
 
 
 @pytest.mark.parametrize("problem,params,name,depth,batch,n_samples", [
@@ -59,13 +63,16 @@ def _model_rows(problem: str, params: dict, name: str, depth: int, batch: int, n
     ("gaussian-vae", {}, "reparam", 1, 4, 1),
 ])
 def test_model_rows_jit_equal_eager_beyond_row_512(problem, params, name, depth, batch, n_samples):
-    """The engine's own batched code: 640 rows jitted at once, rows on both sides of 512 recomputed eagerly."""
+    """The engine's own batched code: 640 rows jitted (blocks of 64), rows on both sides of 512 recomputed
+    eagerly from the same uniforms."""
     from bench.stats.stream import CHECK_ATOL, CHECK_RTOL, flatten
+    from estimators.rng import Rng
 
-    rows, names = _model_rows(problem, params, name, depth, batch, n_samples)
+    d, obj = _model_objective(problem, params, name, depth, batch, n_samples)
+    names, rng = list(obj.theta), Rng(0)
     picked = np.array([0, 1, 511, 512, 513, 600, 639])
-    compiled = flatten(rows(0, 640), names)[picked]
-    eager = flatten(rows.eager(picked), names)
+    compiled = flatten(d.rows(obj, obj.state, rng, 0, 640), names)[picked]
+    eager = flatten(d.eager(obj, obj.state, rng, picked), names)
     diff = np.abs(compiled - eager).max(1)
     assert np.all(diff <= CHECK_RTOL * np.abs(eager).max(1) + CHECK_ATOL), dict(zip(picked.tolist(), diff))
 
@@ -74,18 +81,18 @@ def test_a_miscompiled_cell_is_a_mismatch_not_a_number(tmp_path, monkeypatch):
     """Rows from 512 on corrupted after compilation (what jax 0.10.2 did): the cell's run-time check recomputes
     sampled rows outside jit and records `mismatch` with the largest difference, and the sweep goes on."""
     import pandas as pd
-    from estimators.jax import driver
 
     from bench.cli import main
+    from estimators.backends import jax as driver
 
-    real = driver.Rows.__call__
+    real = driver.Driver.rows
 
-    def miscompiled(self, start, n):
-        out = real(self, start, n)
+    def miscompiled(self, obj, state, rng, start, n):
+        out = real(self, obj, state, rng, start, n)
         return {k: np.where((np.arange(start, start + n) >= 512).reshape(-1, *[1] * (v.ndim - 1)), v + 1.7, v)
                 for k, v in out.items()}
 
-    monkeypatch.setattr(driver.Rows, "__call__", miscompiled)
+    monkeypatch.setattr(driver.Driver, "rows", miscompiled)
     code = main(["run", "gradients", "--problems", "toy-bernoulli,chain", "--estimators", "reinforce", "--backend",
                  "jax", "--depths", "2", "--n-estimates", "2000", "--quiet", "--out", str(tmp_path)])
     assert code == 1

@@ -7,30 +7,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bench.problems.ops import gradient, ops
 
 from bench import problems as P
-from bench.plan.grid import SMALL
-from bench.problems import model as M
-from tests.truths import BACKENDS
+from estimators import engine as M
+from tests.truths import BACKENDS, gradient, model_rows, ops
 
 DEPTH, BATCH = 2, 4
 
 
 def params_of(problem: str) -> dict:
-    return {**P.PROBLEMS[problem].defaults, **SMALL.get(problem, {})}
+    """The problem at its quick-preset size."""
+    return {**P.PROBLEMS[problem].defaults, **P.PROBLEMS[problem].sizes.get("quick", {"": {}})[""]}
 
 
 def floor_gradient(problem: str, backend: str) -> dict[str, np.ndarray]:
-    """One row of the floor's gradient, as the speed suite builds it."""
-    driver, surrogate, theta, state = P.build(problem, params_of(problem), backend, "deterministic", depth=DEPTH,
-                                              batch_size=BATCH, n_samples=1, seed=0, device="cpu", options={})
-    if backend == "torch":
-        rows = driver.gradient_rows(surrogate, theta, 1, state)
-        return {k: v[0].numpy() for k, v in rows.items()}
-    import jax
-
-    rows = driver.Rows(surrogate, theta, state, jax.random.PRNGKey(0))(0, 1)
+    """One row of the floor's gradient, through the engine and driver the speed suite times."""
+    spec, pp = P.PROBLEMS[problem], params_of(problem)
+    model = spec.model(pp, DEPTH, BATCH, "deterministic")
+    rows = model_rows(model, "deterministic", model.init_params(0), spec.fixed_batch(pp, BATCH, 0), backend, 1,
+                      batch_size=BATCH)
     return {k: v[0] for k, v in rows.items()}
 
 
@@ -63,15 +58,15 @@ def test_toy_floors_are_the_gradient_at_the_mean():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("problem", [p for p, spec in P.PROBLEMS.items() if spec.model is not None])
+@pytest.mark.parametrize("problem", list(P.PROBLEMS))
 def test_model_floor_is_the_gradient_of_the_mean_pass(problem, backend):
     """The surrogate engine with "deterministic" at every layer against autodiff of `forward(mode="mean")`, the
     evaluation pass that feeds each node's mean on: two routes to the gradient of the mean network's loss."""
     pp = params_of(problem)
-    model = P.model_of(problem, pp, DEPTH, BATCH, "deterministic")
+    model = P.PROBLEMS[problem].model(pp, DEPTH, BATCH, "deterministic")
     params = model.init_params(0)
     o = ops(backend)
-    ctx = {k: o.asarray(v) for k, v in P.fixed_batch(problem, pp, BATCH, seed=0).items()}
+    ctx = {k: o.asarray(v) for k, v in P.PROBLEMS[problem].fixed_batch(pp, BATCH, seed=0).items()}
     nodes = [None] * model.n_stochastic  # mode "mean" draws nothing
 
     def loss(p):

@@ -15,20 +15,19 @@ comparison tests P entries at once; Bonferroni keeps its false-alarm rate below 
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
 from statistics import NormalDist
 
 import numpy as np
 import pytest
 
-from bench.problems import model as M
+import estimators
 from bench.problems.bnn import BNN
 from bench.problems.data import binarize, load, one_hot
 from bench.problems.gaussian_vae import GaussianVAE
-from bench.problems.ops import ops
-from estimators.spec import SPECS
-from tests.truths import BACKENDS
+from estimators import engine as M
+from estimators.dist import log_prob, sample
+from tests.truths import BACKENDS, model_rows, ops
 
 ALPHA = 0.001
 N_REF = 10_000  # reparam reference estimates
@@ -64,12 +63,8 @@ def estimate(model_name: str, name: str, backend: str, n: int, seed: int) -> dic
     """n independent estimates of the gradient of the mean loss over the model's batch (float64)."""
     model, data = MODELS[model_name]()
     params = model.init_params(0)
-    n_samples = 2 if SPECS[name].multi_sample else 1  # rloo: two draws per example share the baseline
-    surrogate, theta, state = M.build(model, name, params, data, backend=backend, device="cpu",
-                                      n_samples=n_samples, seed=seed, options={})
-    driver = importlib.import_module(f"estimators.{backend}.driver")
-    key = () if backend == "torch" else (importlib.import_module("jax").random.PRNGKey(seed),)
-    rows = driver.estimate(SPECS[name], surrogate, theta, n, state, {}, *key)
+    n_samples = estimators.spec(name).min_samples  # rloo: two draws per example share the baseline
+    rows = model_rows(model, name, params, data, backend, n, n_samples=n_samples, seed=seed)
     return {k: v.astype(np.float64) for k, v in rows.items()}
 
 
@@ -151,9 +146,9 @@ def test_vae_kl_matches_monte_carlo():
     ctx = {k: o.asarray(v) for k, v in data.items()}
     node = model.node(o, p1, 0, model.inputs(o, p1, ctx), ctx)  # [1, 4, latent]
     u = np.random.default_rng(5).uniform(size=(N_KL, 1, 4, model.latent)).astype(np.float32)
-    z = o.dist.sample("gaussian", node, o.asarray(u))
+    z = sample(o, "gaussian", node, o.asarray(u))
     std = {"loc": 0 * z, "scale": 1 + 0 * z}
-    mc = o.to_numpy(o.dist.log_prob("gaussian", node, z, 1) - o.dist.log_prob("gaussian", std, z, 1))[:, 0]
+    mc = o.to_numpy(log_prob(o, "gaussian", node, z, 1) - log_prob(o, "gaussian", std, z, 1))[:, 0]
     analytic = o.to_numpy(model.direct_loss(o, p1, ctx))[0]
     z_kl = (mc.astype(np.float64).mean(0) - analytic) / (mc.std(0, ddof=1) / np.sqrt(N_KL))
     assert np.all(np.abs(z_kl) < bonferroni_z(len(analytic))), (z_kl, analytic)
@@ -169,9 +164,9 @@ def test_bnn_kl_matches_monte_carlo():
     for layer in range(model.n_stochastic):
         node = model.node(o, p1, layer, None, {})  # [1, 1, n_in, n_out]
         u = rng.uniform(size=(N_KL, *node["loc"].shape)).astype(np.float32)
-        w = o.dist.sample("gaussian", node, o.asarray(u))
+        w = sample(o, "gaussian", node, o.asarray(u))
         prior = {"loc": 0 * w, "scale": 0.5 + 0 * w}
-        mc = mc + o.to_numpy(o.dist.log_prob("gaussian", node, w, 4) - o.dist.log_prob("gaussian", prior, w, 4))
+        mc = mc + o.to_numpy(log_prob(o, "gaussian", node, w, 4) - log_prob(o, "gaussian", prior, w, 4))
     mc = mc.astype(np.float64).ravel() / model.n_train
     analytic = float(o.to_numpy(model.direct_loss(o, p1, {}))[0, 0])
     z_kl = (mc.mean() - analytic) / (mc.std(ddof=1) / np.sqrt(N_KL))
@@ -202,7 +197,9 @@ def one_pass(model_name: str, backend: str, mode: str, n_draws: int = 3) -> dict
         return M.forward(model, o, p, ctx, u, mode)
 
     if backend == "jax":  # one compile rather than one per op
-        run = importlib.import_module("jax").jit(run)
+        import jax
+
+        run = jax.jit(run)
     return {k: o.to_numpy(v).astype(np.float64) for k, v in run(p, ctx, u).items()}
 
 

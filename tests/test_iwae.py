@@ -5,19 +5,15 @@ estimators that would be wrong on the bound refused."""
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 from scipy.stats import norm
 
 import estimators
 from bench import problems as P
-from bench.problems import model as M
-from bench.problems.ops import gradient, ops
-from estimators.spec import SPECS
+from estimators import engine as M
 from tests.test_models import assert_forward_agrees
-from tests.truths import BACKENDS
+from tests.truths import BACKENDS, gradient, model_rows, ops
 
 K = 3
 SMALL = {"sbn-vae": ({"width": 2, "variant": "nonlinear", "hidden": 8}, 2),  # (parameters, depth)
@@ -27,8 +23,8 @@ SMALL = {"sbn-vae": ({"width": 2, "variant": "nonlinear", "hidden": 8}, 2),  # (
 def _setup(problem: str, k: int = K, batch_size: int = 3):
     small, depth = SMALL[problem]
     pp = {**P.PROBLEMS[problem].defaults, **small, "objective": "iwae", "k": k}
-    model = P.model_of(problem, pp, depth, batch_size)
-    return pp, model, model.init_params(0), P.fixed_batch(problem, pp, batch_size, seed=0)
+    model = P.PROBLEMS[problem].model(pp, depth, batch_size)
+    return pp, model, model.init_params(0), P.PROBLEMS[problem].fixed_batch(pp, batch_size, seed=0)
 
 
 def _exact(model, backend, params, data):
@@ -64,11 +60,7 @@ def test_torch_and_jax_bounds_equal_on_the_same_uniforms():
 def _z_max(problem: str, name: str, backend: str, n: int) -> tuple[float, float]:
     _, model, params, data = _setup(problem)
     _, truth = _exact(model, backend, params, data)
-    s, theta, states = M.build(model, name, params, data, backend=backend, device="cpu", n_samples=1, seed=1,
-                               options={})
-    driver = importlib.import_module(f"estimators.{backend}.driver")
-    key = () if backend == "torch" else (__import__("jax").random.PRNGKey(1),)
-    rows = driver.estimate(SPECS[name], s, theta, n, states, {}, *key)
+    rows = model_rows(model, name, params, data, backend, n, seed=1)
     n_entries = sum(v.size for v in truth.values())
     limit = norm.ppf(1 - 0.001 / (2 * n_entries))  # Bonferroni: a false alarm once in 1000 runs
     zs = []

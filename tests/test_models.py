@@ -5,19 +5,18 @@ training run per estimator that lowers the held-out loss."""
 
 from __future__ import annotations
 
-import importlib
 import itertools
 
 import numpy as np
 import pytest
-from bench.problems.ops import gradient, ops
 from scipy.stats import norm
 
+import estimators
 from bench import problems as P
-from bench.problems import model as M
-from bench.suites.train import train
-from estimators.spec import SPECS
-from tests.truths import BACKENDS
+from bench.plan.cell import Training
+from bench.suites.training import train
+from estimators import engine as M
+from tests.truths import BACKENDS, gradient, model_rows, ops
 
 SMALL = {"bsn": {"width": 3}, "sbn-vae": {"width": 2, "variant": "nonlinear", "hidden": 8},
          "categorical-vae": {"vars": 2, "cats": 3}, "stochastic-depth": {"width": 6}, "skip-rnn": {"width": 4}}
@@ -26,16 +25,12 @@ CASES = [("bsn", 2), ("sbn-vae", 2), ("categorical-vae", 2), ("stochastic-depth"
 
 def _setup(problem: str, depth: int, batch_size: int = 3, estimator: str = ""):
     pp = {**P.PROBLEMS[problem].defaults, **SMALL[problem]}
-    model = P.model_of(problem, pp, depth, batch_size, estimator)
-    return pp, model, model.init_params(0), P.fixed_batch(problem, pp, batch_size, seed=0)
+    model = P.PROBLEMS[problem].model(pp, depth, batch_size, estimator)
+    return pp, model, model.init_params(0), P.PROBLEMS[problem].fixed_batch(pp, batch_size, seed=0)
 
 
 def _estimate(model, name, params, data, backend, n, n_samples=1, seed=0):
-    s, theta, states = M.build(model, name, params, data, backend=backend, device="cpu", n_samples=n_samples,
-                               seed=seed, options={})
-    driver = importlib.import_module(f"estimators.{backend}.driver")
-    key = () if backend == "torch" else (__import__("jax").random.PRNGKey(seed),)
-    return driver.estimate(SPECS[name], s, theta, n, states, {}, *key)
+    return model_rows(model, name, params, data, backend, n, n_samples=n_samples, seed=seed)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -107,7 +102,7 @@ UNBIASED = [("bsn", 2, "disarm"), ("bsn", 2, "reinforce-ema"), ("sbn-vae", 2, "a
 
 def draws(name: str) -> int:
     """Draws per example: 2 for multi-sample estimators (rloo), 3 for arms (with 2 its copula is DisARM's pair)."""
-    return 3 if name == "arms" else 2 if SPECS[name].multi_sample else 1
+    return 3 if name == "arms" else 2 if estimators.spec(name).multi_sample else 1
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -131,10 +126,10 @@ def test_unbiased_estimators_match_the_exact_gradient(problem, depth, name, back
 def test_indecater_blocks_do_not_change_the_rows(problem, backend, monkeypatch):
     """indecater evaluates its V (K - 1) substituted samples in blocks that bound memory (JAX: a lax.map over
     them, the last block padded); blocks of 1 to 3 substitutions give the rows of one block holding them all."""
-    module = importlib.import_module(f"estimators.{backend}.indecater")
+    module = estimators.module("indecater")
     pp = {**P.PROBLEMS[problem].defaults, **SMALL[problem], **({"width": 4} if problem == "sbn-vae" else {"vars": 3})}
-    model = P.model_of(problem, pp, 2, 3)
-    params, data = model.init_params(0), P.fixed_batch(problem, pp, 3, seed=0)
+    model = P.PROBLEMS[problem].model(pp, 2, 3)
+    params, data = model.init_params(0), P.PROBLEMS[problem].fixed_batch(pp, 3, seed=0)
     per_copy = 3 * int(np.prod(model.event_shape(0)))  # sample elements per row: 3 draws of one event
     found = []
     for stack in (10**6, per_copy, 3 * per_copy):
@@ -155,7 +150,7 @@ def test_straight_through_is_biased_on_the_bsn():
     assert np.abs((g.mean(0) - truth["h1_b"]) / (g.std(0, ddof=1) / np.sqrt(len(g)))).max() > 10
 
 
-TRAINABLE = [("bsn", n) for n in SPECS if P.PROBLEMS["bsn"].supports(n) and n != "exact"] + [
+TRAINABLE = [("bsn", n) for n in estimators.names() if P.PROBLEMS["bsn"].supports(n) and n != "exact"] + [
     ("categorical-vae", n) for n in ("reinforce", "reinforce-ema", "rloo", "gumbel-softmax", "st-gumbel", "reinmax",
                                      "gumbel-rao", "muprop", "indecater")] + [
     ("stochastic-depth", "disarm"), ("skip-rnn", "disarm")]
@@ -165,16 +160,18 @@ TRAINABLE = [("bsn", n) for n in SPECS if P.PROBLEMS["bsn"].supports(n) and n !=
 def test_a_short_training_run_lowers_the_held_out_loss(problem, name):
     pp, model, _, _ = _setup(problem, 1, estimator=name)
     backend = "jax" if name in ("disarm", "rloo") and "jax" in BACKENDS else "torch"
-    run = train(problem, pp, model, name, backend=backend, device="cpu", seed=0, lr=0.01, optimizer="adam",
-                steps=60, batch_size=32, n_samples=draws(name), eval_every=60, options={})
+    run = train(problem, pp, name, depth=1, backend=backend, device="cpu", seed=0,
+                settings=Training(0.01, "adam", steps=60, eval_every=60), batch_size=32, n_samples=draws(name),
+                options={})
     first, last = run.history[0]["loss"], run.history[-1]["loss"]
     assert last < first - 0.05, (first, last)
 
 
 def test_training_curves_carry_steps_and_time():
     pp, model, _, _ = _setup("bsn", 1)
-    run = train("bsn", pp, model, "st-sigmoid", backend="torch", device="cpu", seed=0, lr=0.3, optimizer="sgd",
-                steps=20, batch_size=16, n_samples=1, eval_every=10, options={}, slope_anneal=1.1)
+    run = train("bsn", pp, "st-sigmoid", depth=1, backend="torch", device="cpu", seed=0,
+                settings=Training(0.3, "sgd", steps=20, eval_every=10, slope_anneal=1.1), batch_size=16, n_samples=1,
+                options={})
     assert [h["step"] for h in run.history] == [0, 10, 20]
     assert run.history[0]["train_time"] == 0 < run.history[1]["train_time"] < run.history[2]["train_time"]
     assert 0 <= run.history[-1]["accuracy"] <= 1

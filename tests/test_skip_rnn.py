@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 
 from bench import problems as P
-from bench.problems import model as M
-from bench.problems.ops import gradient, ops
 from bench.problems.skip_rnn import SkipRNN
+from estimators import engine as M
 from tests.test_models import _estimate
-from tests.truths import BACKENDS
+from tests.truths import BACKENDS, gradient, ops
 
 
 def _setup(depth: int = 1, batch_size: int = 3, **pp):

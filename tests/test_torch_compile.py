@@ -11,16 +11,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from estimators.registry import driver_of
-from estimators.torch import compiled
-from estimators.torch.chain import exact_gradient
 from torch.utils.benchmark import Timer
 
 import estimators
 from bench import problems
 from bench.execute.cell import run_cell
-from bench.plan.grid import Cell
-from estimators.spec import SPECS
+from bench.plan.cell import Cell
+from estimators.backends import torch_compile as compiled
+from estimators.driver import Objective
+from estimators.engine import objective
+from estimators.rng import Rng
+from estimators.sampling import estimate
+from tests.truths import chain_truth
 
 pytestmark = [pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"),
               pytest.mark.xdist_group("torch_compile")]  # its module-scoped fixture runs once, on one worker
@@ -33,9 +35,13 @@ CASES = [("chain", "reinforce"), ("chain", "disarm"), ("chain", "st"), ("bsn", "
 
 
 def built(backend: str, problem: str, name: str, *, seed: int = 0, batch: int = 4):
-    pp = {**problems.PROBLEMS[problem].defaults, **SMALL[problem]}
-    return problems.build(problem, pp, backend, name, depth=2, batch_size=batch,
-                          n_samples=2 if SPECS[name].multi_sample else 1, seed=seed, device="cpu", options={})
+    """(driver, objective) of a small cell."""
+    spec = problems.PROBLEMS[problem]
+    pp = {**spec.defaults, **SMALL[problem]}
+    model = spec.model(pp, 2, batch, name)
+    d = estimators.driver(backend)
+    return d, objective(model, d.ops, name, model.init_params(seed), spec.fixed_batch(pp, batch, seed),
+                        n_samples=estimators.spec(name).min_samples, seed=seed, options={}, batch_size=batch)
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +54,17 @@ def chain_disarm():
 def test_compiled_rows_equal_eager_rows(problem, name):
     """Same seed, same generator state, same uniforms: compiled rows are eager torch's to float32 rounding,
     both the first chunk and a second one of another size (the dynamic rows axis)."""
-    driver, surrogate, theta, state = built("torch-compile", problem, name)
-    _, eager_surrogate, eager_theta, eager_state = built("torch", problem, name)
-    rows = driver.Rows(surrogate, theta, state)
-    eager_rows = driver_of("torch").Rows(eager_surrogate, eager_theta, eager_state)
+    driver, obj = built("torch-compile", problem, name)
+    eager, eager_obj = built("torch", problem, name)
     for start, n in ((0, ROWS), (ROWS, ROWS // 2 + 3)):
-        got, want = rows(start, n), eager_rows(start, n)
+        got = driver.rows(obj, obj.state, Rng(0), start, n)
+        want = eager.rows(eager_obj, eager_obj.state, Rng(0), start, n)
         assert set(got) == set(want)
         for k in want:
-            assert got[k].shape == want[k].shape == (n, *theta[k].shape)
+            assert got[k].shape == want[k].shape == (n, *obj.theta[k].shape)
             np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-6 * np.abs(want[k]).max(), err_msg=k)
         assert np.abs(want[next(iter(want))]).max() > 0  # a vacuous comparison of zeros would prove nothing
-    assert driver.recompilations(surrogate) == 0
+    assert compiled.recompilations(obj) == 0
 
 
 def test_public_api_takes_the_backend():
@@ -70,15 +75,15 @@ def test_public_api_takes_the_backend():
     want = estimators.grad_samples("disarm", lambda b: ((b * a6).sum(-1) - 1) ** 2, backend="torch", **kw)
     np.testing.assert_allclose(got["logits"], want["logits"], rtol=1e-4, atol=1e-6)
     assert "torch-compile" in estimators.available_backends()
-    assert estimators.get("disarm", "torch-compile") is estimators.get("disarm", "torch")
+    assert estimators.ops("torch-compile") is estimators.ops("torch") or estimators.ops("torch-compile").name == "torch"
 
 
 def test_bias_z_test_on_an_enumerable_problem(chain_disarm):
     """Chain depth 2 x width 3 (64 joint configurations): compiled DisARM is unbiased for the exact gradient."""
-    driver, surrogate, theta, state = chain_disarm
+    driver, obj = chain_disarm
     n = 4_000  # one chunk of at most 4096 rows: inductor's code for larger ones is a second graph (one guard)
-    rows = driver.estimate(SPECS["disarm"], surrogate, theta, n, state, {})
-    exact = exact_gradient({k: v.numpy() for k, v in theta.items()})
+    rows = estimate(driver, obj, n, {}, Rng(5))
+    exact = chain_truth({k: v.numpy() for k, v in obj.theta.items()})
     for k, g in rows.items():
         z = (g.mean(0) - exact[k]) / (g.std(0, ddof=1) / np.sqrt(n) + 1e-12)
         assert np.all(np.abs(z) < 4), (k, z)
@@ -86,60 +91,59 @@ def test_bias_z_test_on_an_enumerable_problem(chain_disarm):
 
 
 def test_no_recompilation_for_same_shapes(chain_disarm):
-    driver, surrogate, theta, state = chain_disarm
-    rows = driver.Rows(surrogate, theta, state)
-    rows(0, 8)
-    rows(8, 8)
-    rows(16, 24)  # another row count: the rows axis is dynamic
-    assert driver.recompilations(surrogate) == 0
+    driver, obj = chain_disarm
+    for start, n in ((0, 8), (8, 8), (16, 24)):  # another row count: the rows axis is dynamic
+        driver.rows(obj, obj.state, Rng(0), start, n)
+    assert compiled.recompilations(obj) == 0
 
 
 def test_a_new_dtype_is_one_recompilation():
     """The counter sees guard failures: float64 parameters need a second graph, counted for the surrogate and
     the process (a hand-made surrogate, (theta - u)^2 summed, compiles in a moment)."""
-    split = compiled.Split(lambda n: [torch.rand(1, n, 3)],
-                           lambda rep, st, u, n: (((rep["x"][:, None] - u[0][0]) ** 2).sum(), st))
-    theta = {"x": torch.zeros(3)}
-    compiled.Rows(split, theta, None)(0, 4)
-    compiled.Rows(split, theta, None)(0, 4)
-    assert compiled.recompilations(split) == 0
+    driver = estimators.driver("torch-compile")
+
+    def evaluate(rep, u, st):
+        return ((rep["x"][:, None] - u[0][0].to(rep["x"].dtype)) ** 2).sum(), st
+
+    obj = Objective(estimators.spec("reinforce"), {"x": torch.zeros(3)}, evaluate, lambda n: [(1, n, 3)])
+    driver.rows(obj, None, Rng(0), 0, 4)
+    driver.rows(obj, None, Rng(0), 4, 4)
+    assert compiled.recompilations(obj) == 0
     process = compiled.recompilations()
-    out = compiled.Rows(split, {"x": torch.zeros(3, dtype=torch.float64)}, None)(0, 4)
+    obj64 = Objective(obj.spec, {"x": torch.zeros(3, dtype=torch.float64)}, evaluate, obj.noise, cache=obj.cache)
+    out = driver.rows(obj64, None, Rng(0), 0, 4)
     assert out["x"].dtype == np.float64
-    assert compiled.recompilations(split) == 1 and compiled.recompilations() == process + 1
+    assert compiled.recompilations(obj) == 1 and compiled.recompilations() == process + 1
 
 
-def test_eager_recheck_uses_the_chunks_uniforms(chain_disarm):
-    """Rows.eager recomputes chosen rows of the last chunk op by op and agrees; rows outside it are refused."""
-    driver, surrogate, theta, state = chain_disarm
-    rows = driver.Rows(surrogate, theta, state)
-    got = rows(100, 32)
-    again = rows.eager(np.array([100, 107, 131]))
+def test_eager_recheck_uses_the_rows_uniforms(chain_disarm):
+    """`eager` recomputes chosen rows op by op from their own uniforms (their blocks drawn again) and agrees."""
+    driver, obj = chain_disarm
+    got = driver.rows(obj, obj.state, Rng(3), 100, 32)
+    again = driver.eager(obj, obj.state, Rng(3), np.array([100, 107, 131]))
     for k in got:
         np.testing.assert_allclose(again[k], got[k][[0, 7, 31]], rtol=1e-4, atol=1e-7)
-    with pytest.raises(ValueError, match="last chunk"):
-        rows.eager(np.array([99]))
 
 
 def test_timed_keeps_compile_time_apart():
     """The first call compiles and is timed alone; run() after it is much faster and compiles nothing."""
-    driver, surrogate, theta, state = built("torch-compile", "chain", "reinforce", seed=2)
-    compile_s, run = driver.timed(surrogate, theta, 1, state)
+    driver, obj = built("torch-compile", "chain", "reinforce", seed=2)
+    compile_s, run = driver.timed(obj, obj.state, 1)
     out = run()
     # Timer pins one thread unless told; inductor's code guards on the thread count (a recompilation), so
     # measure under the process's own setting, as bench.timing does
     start = Timer("run()", globals={"run": run}, num_threads=torch.get_num_threads()).blocked_autorange(
         min_run_time=0.05)
-    assert set(out) == set(theta) and out["logits"].shape == (1, 3)
+    assert set(out) == set(obj.theta) and out["logits"].shape == (1, 3)
     assert compile_s > 10 * start.median
-    assert driver.recompilations(surrogate) == 0
+    assert compiled.recompilations(obj) == 0
 
 
 def test_what_cannot_compile_fails_with_one_line():
     """stochastic-depth's define-by-run skip branches on sampled values: a graph break, under fullgraph an error."""
-    driver, surrogate, theta, state = built("torch-compile", "stochastic-depth", "reinforce")
+    driver, obj = built("torch-compile", "stochastic-depth", "reinforce")
     with pytest.raises(compiled.CompileError) as info:
-        driver.Rows(surrogate, theta, state)(0, 8)
+        driver.rows(obj, obj.state, Rng(0), 0, 8)
     message = str(info.value)
     assert "\n" not in message and message.startswith("torch.compile could not compile")
     assert "stochastic_depth.py" in message

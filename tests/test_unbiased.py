@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import importlib
+from functools import cache
 
 import numpy as np
 import pytest
 
 import estimators
-from estimators.chain import init_params
-from tests.truths import BACKENDS, problem, z_scores
+from tests.truths import BACKENDS, chain_params, chain_rows, chain_truth, problem, z_scores
 
 N = 20_000
 # estimators that need more than a bare node (`requires`, e.g. local-reparam) are tested on their models
@@ -19,7 +18,7 @@ CASES = [(n, d) for n in UNBIASED for d in estimators.spec(n).dists]
 
 
 def n_samples(name: str) -> int:
-    return 2 if estimators.spec(name).multi_sample else 1
+    return estimators.spec(name).min_samples
 
 
 def options(name: str) -> dict[str, int]:
@@ -45,7 +44,13 @@ def test_single_node_mean_matches_exact(name, dist, backend, point):
 
 
 def chain_points() -> dict[str, dict[str, np.ndarray]]:
-    return {"zero": init_params(3, 3, seed=3, zero_logits=True), "away": init_params(3, 3, seed=3)}
+    return {"zero": chain_params(3, 3, seed=3, zero_logits=True), "away": chain_params(3, 3, seed=3)}
+
+
+@cache
+def chain_exact(point: str) -> dict[str, np.ndarray]:
+    """Every layer's exact gradient by float64 NumPy enumeration, independently of both backends."""
+    return chain_truth(chain_points()[point])
 
 
 @pytest.mark.parametrize("point", ["zero", "away"])
@@ -53,10 +58,9 @@ def chain_points() -> dict[str, dict[str, np.ndarray]]:
 @pytest.mark.parametrize("name", [n for n in UNBIASED if "bernoulli" in estimators.spec(n).dists])
 def test_chain_every_layer_unbiased(name, backend, point):
     """Depth 3, width 3: all layers' parameters against joint enumeration of all 2^9 configurations."""
-    chain = importlib.import_module(f"estimators.{backend}.chain")
     params = chain_points()[point]
-    truth = chain.exact_gradient(params)
-    g = chain.grad_samples(name, params, n_estimates=N, n_samples=n_samples(name), seed=2, **options(name))
+    truth = chain_exact(point)
+    g = chain_rows(name, params, backend, N, n_samples=n_samples(name), seed=2, **options(name))
     assert set(g) == set(params)
     for k in params:
         if name == "exact":
@@ -77,10 +81,9 @@ def test_arms_unbiased_with_more_than_two_draws(n, point, backend):
                                 n_estimates=N, n_samples=n, seed=3)["logits"]
     z = z_scores(g, prob.truth["logits"])
     assert np.all(np.abs(z) < 4), z
-    chain = importlib.import_module(f"estimators.{backend}.chain")
     params = chain_points()[point]
-    truth = chain.exact_gradient(params)
-    rows = chain.grad_samples("arms", params, n_estimates=N, n_samples=n, seed=4)
+    truth = chain_exact(point)
+    rows = chain_rows("arms", params, backend, N, n_samples=n, seed=4)
     for k in params:
         z = z_scores(rows[k], truth[k])
         assert np.all(np.abs(z) < 4), (k, z)

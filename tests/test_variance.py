@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 
@@ -51,9 +49,9 @@ def test_trained_control_variate_lowers_variance(name, backend):
     starts at temperature 0.1, where REBAR's variance is about 2.5x its optimum.
     """
     params = {"logits": POINTS["bernoulli"]["away"]}
-    _, arr = xp(backend)
-    state = {**estimators.get(name, backend).init_state({"logits": (6,)}),
-             "log_temperature": arr(np.log(np.float32(0.1)))}
+    o = estimators.ops(backend)
+    state = estimators.module(name).init_state(o, {"logits": (6,)}, 0)._replace(
+        log_temperature=o.asarray(np.log(np.float32(0.1))))
     before = variance(name, backend, f=f6(backend), params=params, state=state, warmup=0)
     after = variance(name, backend, f=f6(backend), params=params, state=state, warmup=300)
     assert significantly_below(after, before), (before, after)
@@ -62,13 +60,13 @@ def test_trained_control_variate_lowers_variance(name, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_ema_state_is_explicit(backend):
     """reinforce-ema takes and returns its state; a warmed-up baseline beats the zero baseline."""
-    est = estimators.get("reinforce-ema", backend)
-    state = est.init_state({"logits": (6,)})
+    state = estimators.module("reinforce-ema").init_state(estimators.ops(backend), {"logits": (6,)}, 0)
     params = {"logits": POINTS["bernoulli"]["away"]}
     cold = variance("reinforce-ema", backend, f=f6(backend), params=params, state=state, warmup=0)
     warm = variance("reinforce-ema", backend, f=f6(backend), params=params, state=state, warmup=200)
     assert significantly_below(warm, cold), (cold, warm)
-    assert float(np.asarray(state["logits"][0]).sum()) == 0.0  # the caller's state was not mutated
+    assert float(estimators.ops(backend).to_numpy(state.numerator["logits"]).sum()) == 0.0  # the caller's state
+    # was not mutated
 
 
 STATES, ROWS, WARMUP = 6, 6_000, 20
@@ -106,35 +104,34 @@ def test_trained_variance_scales_with_draws_and_agrees_across_backends(name):
 
 
 def surrogate_step(name: str, backend: str, dist: str = "bernoulli", **options):
-    """One call of a registered surrogate on explicit arrays, outside the drivers: (params, u, offset, state) ->
+    """One call of an estimator's surrogate on explicit arrays, outside the drivers: (params, u, offset, state) ->
     (gradient rows, new state), with the loss f6(z) + offset per example (offset: a NumPy array [examples])."""
-    est, f = estimators.get(name, backend), f6(backend)
+    module, o, f = estimators.module(name), estimators.ops(backend), f6(backend)
+    options = {**{k: v for k, v in estimators.spec(name).options.items() if k not in ("warmup", "states")},
+               **options}
+
+    def total(theta, u, off, state):
+        down = estimators.Downstream(main=lambda z: f(z) + off, value=lambda z: o.stop_gradient(f(z) + off),
+                                     relaxed=lambda h, t: f(h) + off, mean=lambda z: f(z) + off)
+        out, st = module.surrogate(o, theta, down, u, state, dist=dist, event_ndim=1, **options)
+        return out.sum(), st
+
     if backend == "torch":
         import torch
-        from estimators.torch.common import Downstream
 
         def run(params, u, offset, state):
             theta = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
-            off = torch.as_tensor(offset)
-            down = Downstream(main=lambda z: f(z) + off, value=lambda z: (f(z) + off).detach(),
-                              relaxed=lambda h, t: f(h) + off)
-            out, st = est.surrogate(theta, down, torch.as_tensor(u), state, dist=dist, event_ndim=1, **options)
-            grads = torch.autograd.grad(out.sum(), list(theta.values()))
+            out, st = total(theta, torch.as_tensor(u), torch.as_tensor(offset), state)
+            grads = torch.autograd.grad(out, list(theta.values()))
             return {k: g.numpy() for k, g in zip(theta, grads)}, st
 
         return run
     import jax
-    from estimators.jax.common import Downstream
 
-    @jax.jit
-    def total(theta, u, off, state):
-        down = Downstream(main=lambda z: f(z) + off, value=lambda z: jax.lax.stop_gradient(f(z) + off),
-                          relaxed=lambda h, t: f(h) + off)
-        out, st = est.surrogate(theta, down, u, state, dist=dist, event_ndim=1, **options)
-        return out.sum(), st
+    step = jax.jit(jax.grad(total, has_aux=True))
 
     def run(params, u, offset, state):
-        grads, st = jax.grad(total, has_aux=True)(params, u, offset, state)
+        grads, st = step(params, u, offset, state)
         return {k: np.asarray(g) for k, g in grads.items()}, st
 
     return run
@@ -145,7 +142,8 @@ def test_arms_with_two_draws_is_disarm(backend):
     """n = 2: the Dirichlet copula gives the antithetic pair (c, 1 - c) and the correction is sigmoid(|phi|), so
     ARMS's estimate is DisARM's, row by row, on the uniforms c where p < 1/2 and 1 - c elsewhere (iid U(0, 1)
     too, so the two are one estimator), at logits 0 and away from 0 (units on both sides of p = 1/2)."""
-    copula = importlib.import_module(f"estimators.{backend}.arms").copula_uniforms
+    o = estimators.ops(backend)
+    copula = lambda v: estimators.module("arms").copula_uniforms(o, v)  # noqa: E731
     rng = np.random.default_rng(8)
     logits = np.concatenate([np.zeros((500, 6)), np.tile(POINTS["bernoulli"]["away"], (500, 1))]).astype(np.float32)
     v = rng.uniform(1e-6, 1, (2, *logits.shape)).astype(np.float32)
@@ -180,14 +178,15 @@ def test_arms_below_disarm_and_rloo_at_equal_evaluations(logit, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_nvil_state_is_explicit(backend):
     """nvil takes and returns its state; warmed up, its baseline beats the cold (zero) one, which is REINFORCE."""
-    state = estimators.get("nvil", backend).init_state({"logits": (6,)})
+    state = estimators.module("nvil").init_state(estimators.ops(backend), {"logits": (6,)}, 0)
     params = {"logits": POINTS["bernoulli"]["away"]}
     cold = variance("nvil", backend, f=f6(backend), params=params, state=state, warmup=0)
     reinforce = variance("reinforce", backend, f=f6(backend), params=params)
     warm = variance("nvil", backend, f=f6(backend), params=params, state=state, warmup=100)
     assert abs(cold[0] - reinforce[0]) < 1e-6 * reinforce[0], (cold, reinforce)  # the same draws (seed 7)
     assert significantly_below(warm, cold), (cold, warm)
-    assert float(np.abs(np.asarray(state["net"][2])).sum()) == 0.0  # the caller's state was not mutated
+    assert float(np.abs(estimators.ops(backend).to_numpy(state.net[2])).sum()) == 0.0  # the caller's state was
+    # not mutated
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -204,7 +203,7 @@ def test_nvil_baseline_depends_on_the_input(backend):
     second = {}
     for lr in (0.01, 0.0):
         step = surrogate_step("nvil", backend, baseline_lr=lr)
-        state = estimators.get("nvil", backend).init_state({"logits": (6,)})
+        state = estimators.module("nvil").init_state(estimators.ops(backend), {"logits": (6,)}, 0)
         for _ in range(200):
             _, state = step(*batch(256), state)
         g, _ = step(*batch(5_000), state)
@@ -257,7 +256,7 @@ def test_measure_valued_unbiased_across_coordinate_chunks(backend):
     within a Bonferroni bound of the closed-form gradient (80 entries, a false alarm once in 1000 runs)."""
     from scipy.stats import norm
 
-    mv = importlib.import_module(f"estimators.{backend}.measure_valued")
+    mv = estimators.module("measure-valued")
     n = 40
     assert mv.CHUNK < n < 2 * mv.CHUNK
     rng = np.random.default_rng(13)

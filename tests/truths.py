@@ -129,3 +129,85 @@ def variance_and_se(rows: np.ndarray) -> tuple[float, float]:
     c = x - x.mean(0)
     per_row = (c**2).sum(1)
     return float(per_row.mean()), float(per_row.std(ddof=1) / np.sqrt(len(rows)))
+
+
+def chain_params(depth: int, width: int, seed: int, zero_logits: bool = False) -> dict[str, np.ndarray]:
+    """The chain's parameters (bench/problems/chain.py); `zero_logits` puts the first layer and all biases at 0."""
+    from bench.problems.chain import Chain
+
+    p = Chain(depth, width).init_params(seed)
+    if zero_logits:
+        p = {k: (np.zeros_like(v) if k == "logits" or k.startswith("b") else v) for k, v in p.items()}
+    return p
+
+
+def chain_objective(params: dict[str, np.ndarray]) -> float:
+    """E[softplus(2 b_{d-1}.v - 1)] over every joint configuration of the chain's layers, in float64 NumPy."""
+    depth, width = sum(k.startswith("w") for k in params) + 1, len(params["logits"])
+    configs = bernoulli_configs(width)
+    total = 0.0
+    for joint in itertools.product(range(len(configs)), repeat=depth):
+        prob, prev = 1.0, None
+        for layer, idx in enumerate(joint):
+            b = configs[idx]
+            logits = params["logits"] if layer == 0 else prev @ params[f"w{layer}"] + params[f"b{layer}"]
+            p = 1 / (1 + np.exp(-logits))
+            prob *= np.prod(np.where(b == 1, p, 1 - p))
+            prev = b
+        total += prob * np.logaddexp(0.0, 2 * prev @ params["v"] - 1)
+    return float(total)
+
+
+def chain_truth(params: dict[str, np.ndarray], h: float = 1e-5) -> dict[str, np.ndarray]:
+    """The chain's exact gradient, independently of both backends: central differences of the float64
+    enumeration (error about h^2, far below any test's standard error)."""
+    base = {k: v.astype(np.float64) for k, v in params.items()}
+    out = {}
+    for k, v in base.items():
+        g = np.zeros_like(v)
+        for i in np.ndindex(v.shape):
+            plus, minus = dict(base), dict(base)
+            plus[k], minus[k] = v.copy(), v.copy()
+            plus[k][i] += h
+            minus[k][i] -= h
+            g[i] = (chain_objective(plus) - chain_objective(minus)) / (2 * h)
+        out[k] = g
+    return out
+
+
+def model_rows(model, name: str, params: dict[str, np.ndarray], data: dict[str, np.ndarray], backend: str,
+               n: int, *, n_samples: int = 1, seed: int = 0, batch_size: int = 1, state=None,
+               **options) -> dict[str, np.ndarray]:
+    """n rows of `name`'s estimate on an engine model, through the harness's own path (engine, driver, sampling)."""
+    import estimators
+    from estimators.engine import objective
+    from estimators.rng import Rng
+    from estimators.sampling import estimate
+    from estimators.spec import DRIVER_OPTIONS
+
+    d = estimators.driver(backend)
+    obj = objective(model, d.ops, name, params, data, n_samples=n_samples, seed=seed, batch_size=batch_size,
+                    options={k: v for k, v in options.items() if k not in DRIVER_OPTIONS})
+    if state is not None:
+        obj = type(obj)(obj.spec, obj.theta, obj.evaluate, obj.noise, state, obj.warm)
+    return estimate(d, obj, n, {**estimators.spec(name).options, **options}, Rng(seed))
+
+
+def chain_rows(name: str, params: dict[str, np.ndarray], backend: str, n: int, *, n_samples: int = 1, seed: int = 0,
+               **options) -> dict[str, np.ndarray]:
+    from bench.problems.chain import Chain
+
+    depth, width = sum(k.startswith("w") for k in params) + 1, len(params["logits"])
+    return model_rows(Chain(depth, width), name, params, {}, backend, n, n_samples=n_samples, seed=seed, **options)
+
+
+def ops(backend: str):
+    """The backend's op set."""
+    return estimators.ops(backend)
+
+
+def gradient(backend: str, f: Callable, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """d f / d arrays by the backend's autodiff, as float64 NumPy."""
+    from bench.stats.truths import gradient as autodiff
+
+    return autodiff(estimators.ops(backend), f, arrays)

@@ -36,8 +36,17 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
         rows = [row(cell, "error", float("nan"), status="nan", message=str(exc)[:500])]
     except Exception as exc:  # noqa: BLE001 - a failing cell is recorded and the sweep goes on
         status = "oom" if is_oom(exc) else "error"
-        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        rows = [row(cell, "error", float("nan"), status=status, message=last[:500])]
+        # the exception's own first line: libraries append notes after it (JAX's "removed its internal frames")
+        rows = [row(cell, "error", float("nan"), status=status, message=_first_line(exc)[:500])]
     wall = time.perf_counter() - start
-    code = versions.versions(cell.suite, cell.problem, cell.estimator, cell.backend)
+    try:
+        code = versions.versions(cell.suite, cell.problem, cell.estimator, cell.backend)
+    except Exception as exc:  # noqa: BLE001 - an unknown name still gives a row, never an exception
+        code = {}
+        rows = [row(cell, "error", float("nan"), status="error", message=_first_line(exc)[:500])]
     return [{**r, "wall_s": wall, **code} for r in rows]
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = traceback.format_exception_only(type(exc), exc)
+    return (lines[0].strip() if lines else type(exc).__name__).splitlines()[0]

@@ -122,8 +122,9 @@ def gradient(o: Any, f: Callable[[dict[str, Any]], Any], arrays: dict[str, np.nd
         import torch
 
         theta = {k: o.asarray(v).requires_grad_() for k, v in arrays.items()}
-        grads = torch.autograd.grad(f(theta), list(theta.values()))
-        return {k: g.detach().cpu().numpy().astype(np.float64) for k, g in zip(theta, grads)}
+        grads = torch.autograd.grad(f(theta), list(theta.values()), allow_unused=True)
+        return {k: np.zeros(v.shape) if g is None else g.detach().cpu().numpy().astype(np.float64)
+                for (k, v), g in zip(theta.items(), grads)}
     import jax
 
     grads = jax.grad(f)({k: o.asarray(v) for k, v in arrays.items()})

@@ -42,7 +42,9 @@ class Driver:
         out = []
         for m, shape in enumerate(obj.noise(BLOCK)):
             parts = [self._block(shape, rng.block_seed(b, m)) for b in blocks(start, n)]
-            out.append(torch.cat(parts, 1)[:, start - first:start - first + n])
+            # a fresh tensor with strides of its own (a view keeps the blocks'; compiled code guards on strides)
+            cut = torch.cat(parts, 1)[:, start - first:start - first + n]
+            out.append(cut.clone(memory_format=torch.contiguous_format))
         return out
 
     def uniforms(self, obj: Objective, rng: Rng, rows: np.ndarray) -> list[np.ndarray]:
