@@ -44,7 +44,7 @@ def test_coordinate_z_finds_a_bias_in_one_coordinate_of_many(shift):
     rows[:, 7] += shift
     m = Moments({"g": 500}, {"all": ["g"]}, 40, truth)  # 100 batches of 40 rows
     m.add(rows)
-    z, bound = coordinate_z(m, truth)
+    z, bound, _ = coordinate_z(m, truth)
     assert bound == pytest.approx(t.ppf(1 - 1e-3 / (2 * 500), 99))  # 100 batch means: t with 99 dof
     if shift:
         assert abs(z[7]) > bound and np.sum(np.abs(z) > bound) == 1

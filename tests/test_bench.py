@@ -18,6 +18,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+import estimators
 from bench.cli import main
 from bench.problems import PROBLEMS
 from bench.stats.metrics import METRICS, summarize_rows
@@ -122,7 +123,7 @@ def test_resume_after_a_killed_run(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done = {p.name for p in tmp_path.glob("*.parquet")}
-    n_cells = sum(PROBLEMS["toy-bernoulli"].supports(name) for name in SPECS)  # every estimator, by default
+    n_cells = sum(PROBLEMS["toy-bernoulli"].supports(name) for name in estimators.names())  # every estimator
     assert 3 <= len(done) < n_cells  # a write the kill interrupted leaves a temporary file, never a partial cell
     before = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.parquet")}
     result = run_cli(*args, "--resume")
@@ -134,25 +135,25 @@ def test_resume_after_a_killed_run(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["run", "nope"], "valid: gradients, speed, training"),
-    (["run", "gradients", "--estimators", "foo"], "valid: exact, reinforce"),
-    (["run", "gradients", "--problems", "mnist"], "valid: toy-bernoulli, toy-gaussian, chain"),
+    (["run", "gradients", "--estimators", "foo"], "valid: arm, arms, deterministic"),
+    (["run", "gradients", "--problems", "mnist"], "valid: chain, toy-bernoulli, toy-gaussian"),
     (["run", "gradients", "--problems", "toy-bernoulli:q=1"], "NAME in: theta, t"),
     (["run", "gradients", "--backend", "tensorflow"], "valid: torch, torch-compile, jax"),
     (["run", "gradients", "--preset", "huge"], "choose from 'quick', 'full', 'paper'"),
     (["run", "gradients", "--depths", "1,,x"], "malformed depths"),
     (["run", "gradients", "--out", "/proc/forbidden"], "cannot write to --out"),
     (["run", "gradients", "--device", "cuda"], "sees no GPU"),
-    (["run", "gradients", "--n-estimates", "1"], "n-estimates must be integers >= 2"),
+    (["run", "gradients", "--n-estimates", "1"], "--n-estimates must be an integer from 2 to 100000000"),
     (["run", "gradients", "--problems", "toy-gaussian:sigma=-1"], "toy-gaussian:sigma=-1.0 must be a number > 0"),
     (["run", "gradients", "--problems", "chain:width=0"], "chain:width=0 must be an integer >= 1"),
     (["run", "gradients", "--problems", "toy-gaussian:f=sin"], "must be one of square, cos"),
     (["run", "gradients", "--problems", "sbn-vae:variant=deep"], "must be one of linear, nonlinear"),
-    (["run", "gradients", "--estimators", "gumbel-softmax:tau=0"], "gumbel-softmax:tau=0.0 must be a number > 0"),
+    (["run", "gradients", "--estimators", "gumbel-softmax:tau=0"], "gumbel-softmax:tau=0.0 must be a number >= 1e-06"),
     (["run", "gradients", "--estimators", "relax:states=0"], "relax:states=0 must be an integer >= 1"),
     (["run", "gradients", "--estimators", "st:tau=1"], "bad parameter 'tau=1' for st"),
     (["run", "gradients", "--estimators", "reinforce-ema:decay=1"], "must be a number >= 0 and < 1"),
     (["run", "gradients", "--memory-budget", "lots"], "not a memory size"),
-    (["run", "gradients", "--truth-rel-se", "2"], "--truth-rel-se must be in (0, 1)"),
+    (["run", "gradients", "--truth-rel-se", "2"], "--truth-rel-se must be a number in (0, 1)"),
     (["run", "training", "--estimators", "st-sigmoid:slope=2"], "apply to the gradients and speed suites"),
     (["run", "training", "--backend", "torch-compile"], "torch-compile is for the gradients and speed suites"),
     (["all", "--backend", "torch,torch-compile"], "torch-compile is for the gradients and speed suites"),

@@ -1,4 +1,4 @@
-"""The papers' claims (bench/claims.py): every claim's arms make cells the suite can run, and the verdict
+"""The papers' claims (bench/literature/claims.py): every claim's arms make cells the suite can run, and the verdict
 reads the rows back right, agreeing only when each stated ordering is beyond two standard errors."""
 
 from __future__ import annotations

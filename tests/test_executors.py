@@ -169,7 +169,7 @@ def test_ray_not_installed_is_one_line(monkeypatch, tmp_path, capsys):
 
 @pytest.mark.parametrize("options,message", [
     (["--executor", "threads"], "choose from 'auto', 'inline', 'process', 'ray'"),
-    (["--workers", "0"], "--workers must be a positive integer, got 0"),
+    (["--workers", "0"], "--workers must be from 1 to"),
     (["--workers", "two"], "invalid int value: 'two'"),
     (["--executor", "inline", "--workers", "2"], "for --workers > 1 use process or ray"),
     (["--executor", "process", "--ray-address", "auto"], "--ray-address applies only to --executor ray"),

@@ -5,20 +5,24 @@ accuracy with at most 90% of the updates."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
 from bench.literature import findings
 from bench.literature.experiments import EXPERIMENTS
 from bench.plan import grid as sweep
+from bench.plan.cell import Cell
+from bench.plan.presets import PRESETS
 from bench.suites.common import row
 
 EXP = EXPERIMENTS["001-skip-rnn"]
 PAPER = "straight-through (sigmoid-adjusted)"
 
 
-def _cells() -> list[sweep.Cell]:
-    return sweep.training_cells(sweep.PRESETS["quick"], backends=["torch"], device="cpu",
+def _cells() -> list[Cell]:
+    return sweep.training_cells(PRESETS["quick"], backends=["torch"], device="cpu",
                                 data={"data": "digits", "data_dir": ""}, problems=["skip-rnn"])
 
 
@@ -72,7 +76,7 @@ def test_a_missing_open_rate_leaves_the_finding_open():
 
 def _disarm_frame(elbo: dict[str, float]) -> pd.DataFrame:
     e = EXPERIMENTS["disarm-linear"]
-    cells = sweep.training_cells({**sweep.PRESETS["full"], "experiments": [e.id], "training_grid": {}},
+    cells = sweep.training_cells(dataclasses.replace(PRESETS["full"], experiments=(e.id,), training_grid=None),
                                  backends=["torch"], device="cpu", data={"data": "digits", "data_dir": ""},
                                  seeds=[0])
     label = {run.estimator: run.label for run in e.runs}

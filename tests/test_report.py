@@ -36,8 +36,8 @@ def results(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def rendered(results, tmp_path_factory) -> tuple[Path, list[str]]:
-    """The report folder and the warnings raised while rendering it (bench.findings replaced by a fake)."""
-    import bench.claims  # noqa: F401 - bound to the real bench.findings before it is faked below
+    """The report folder and the warnings raised while rendering it (bench.literature.findings replaced by a fake)."""
+    import bench.literature.claims  # noqa: F401 - bound to the real findings module before it is faked below
 
     out = tmp_path_factory.mktemp("report")
     fake = types.ModuleType("bench.literature.findings")
@@ -74,7 +74,7 @@ def test_index_md_names_every_problem_and_plot(rendered):
         assert heading in text
     assert "out of memory (synthetic)" in text  # the failed cell
     assert "| run-a |" in text and "| run-b |" in text and "0123456789" in text  # environment per run
-    assert "synthetic finding" in text  # the seed-findings table from bench.findings.compare
+    assert "synthetic finding" in text  # the seed-findings table from bench.literature.findings.compare
     assert "Ranked by mse" in text and "Ranked by work-normalised variance" in text
     assert "| estimator | variance torch | variance JAX |" in text
     linked = {line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("- [")}

@@ -20,8 +20,8 @@ from tests.truths import BACKENDS, gradient, ops
 
 def _setup(depth: int = 1, batch_size: int = 3, **pp):
     pp = {**P.PROBLEMS["skip-rnn"].defaults, "width": 4, **pp}
-    model = P.model_of("skip-rnn", pp, depth, batch_size)
-    return model, model.init_params(0), P.fixed_batch("skip-rnn", pp, batch_size, seed=0)
+    model = P.PROBLEMS["skip-rnn"].model(pp, depth, batch_size)
+    return model, model.init_params(0), P.PROBLEMS["skip-rnn"].fixed_batch(pp, batch_size, seed=0)
 
 
 def _brute_force(model: SkipRNN, params: dict[str, np.ndarray], data: dict[str, np.ndarray]) -> float:
@@ -49,7 +49,7 @@ def _brute_force(model: SkipRNN, params: dict[str, np.ndarray], data: dict[str, 
 @pytest.mark.parametrize("depth,pp", [(1, {}), (2, {"steps": 4, "gate_bias": -0.5, "penalty": 0.3})])
 def test_enumerated_objective_matches_numpy_brute_force(depth, pp, backend):
     model, params, data = _setup(depth, **pp)
-    assert M.n_configurations(model) == 256
+    assert M.n_joint_configurations(model) == 256
     o = ops(backend)
     value = M.exact_objective(model, o, {k: o.asarray(v) for k, v in params.items()},
                               {k: o.asarray(v) for k, v in data.items()})

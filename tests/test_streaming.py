@@ -53,12 +53,13 @@ def test_memory_grows_with_the_chunk_not_with_the_estimates(backend, tmp_path):
     assert peaks[1_600] < peaks[400] + 100 * 2**20, peaks
 
 
-@pytest.mark.skipif("jax" not in BACKENDS, reason="a torch-only install has no per-row keys")
-def test_chunking_changes_no_number(tmp_path):
-    """JAX draws each row's noise from its own key: chunks of 7 rows give the same statistics as one chunk,
-    to float64 summation order."""
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_chunking_changes_no_number(backend, tmp_path):
+    """Rows draw their noise from fixed blocks of rows (estimators.rng), in every backend: chunks of 7 rows
+    (smaller than a block, and not dividing it) give the same statistics as one chunk, to float64 summation
+    order."""
     args = ["run", "gradients", "--problems", "chain", "--depths", "2", "--estimators", "disarm", "--backend",
-            "jax", "--n-estimates", "500", "--quiet"]
+            backend, "--n-estimates", "500", "--quiet"]
     for chunk in ("7", "500"):
         assert main([*args, "--max-chunk-rows", chunk, "--out", str(tmp_path / chunk)]) == 0
     a, b = (pd.read_parquet(tmp_path / c).set_index(["metric", "param_group"]) for c in ("7", "500"))
@@ -83,8 +84,8 @@ def test_reference_truths_are_computed_once_and_reused(tmp_path, monkeypatch):
     """A second sweep (another estimator, same problem and point) reads the cached truth; another seed is
     another truth."""
     calls = []
-    compute = truths._compute_reference
-    monkeypatch.setattr(truths, "_compute_reference", lambda *a, **k: calls.append(a) or compute(*a, **k))
+    compute = truths._reference
+    monkeypatch.setattr(truths, "_reference", lambda *a, **k: calls.append(a) or compute(*a, **k))
     args = ["run", "gradients", "--problems", "bsn:width=20", "--depths", "1", "--batch-sizes", "4",
             "--backend", BACKENDS[0], "--n-estimates", "200", "--truth-max-estimates", "2000", "--quiet",
             "--cache-dir", str(tmp_path / "cache")]
@@ -105,11 +106,14 @@ def test_exact_truths_follow_the_rows_parameter_order_in_every_backend(problem, 
     """Gradient rows are flattened in the model's parameter order; JAX returns its gradient dicts sorted by
     key. A truth flattened in sorted order once made every JAX bsn cell biased (bias 0.5, torch 0.01)."""
     from bench import problems
+    from bench.suites.points import parameters
 
     pp = {**problems.PROBLEMS[problem].defaults, **pp}
-    exact = {b: truths.exact(problem, pp, depth, 0, b, "init", 4, "cpu") for b in BACKENDS}
+    theta = parameters(problem, pp, depth, 0, "init", 4)
+    target = truths.Target(problem, pp, depth, 0, "init", 4, "cpu", theta)
+    exact = {b: truths.exact(target, b) for b in BACKENDS}
     flat = {b: np.concatenate([v.reshape(-1) for v in g.values()]) for b, g in exact.items()}
-    names = list(problems.params_of(problem, pp, depth, 0, "init", 4))
+    names = list(theta)
     assert names != sorted(names) or problem == "chain"
     for b in BACKENDS:
         np.testing.assert_allclose(flat[b], flat[BACKENDS[0]], rtol=1e-4, atol=1e-6)
@@ -143,15 +147,19 @@ def test_torch_rows_leave_no_reference_cycles(problem, estimator):
     3.6 GB (sbn-vae, 200 units, batch 50). Every object a chunk leaves unreachable-but-uncollected is a leak."""
     import gc
 
-    from bench.plan.grid import Cell
+    from bench.plan.cell import Cell
     from bench.problems import PROBLEMS
     from bench.suites.common import build
+    from estimators.rng import Rng
 
     params = tuple(sorted({**PROBLEMS[problem].defaults, **SMALL[problem]}.items()))
     cell = Cell("gradients", problem, params, estimator, "torch", "cpu", 1 if problem == "skip-rnn" else 2, 2, 1,
-                0, 10, options=(("states", 1), ("warmup", 1)) if estimator == "rebar" else ())
-    driver, surrogate, theta, state = build(cell)
-    rows = driver.Rows(surrogate, theta, state)
+                0, 10, (("states", 1), ("warmup", 1)) if estimator == "rebar" else ())
+    driver, obj = build(cell)
+
+    def rows(start, n):
+        return driver.rows(obj, obj.state, Rng(0), start, n)
+
     rows(0, 4)  # first call: lazy imports and caches
     gc.collect()
     gc.disable()

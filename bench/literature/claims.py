@@ -1,5 +1,5 @@
 """The recent estimators' papers, each with one claim the gradients suite can check on its own problems,
-declared as data (asv-style) like the seed experiments in `bench/experiments.py`.
+declared as data (asv-style) like the seed experiments in `bench/literature/experiments.py`.
 
 A claim is a set of arms (estimator, options, n_samples) on one problem at one size; `claim_cells` turns
 it into gradients cells tagged with the claim's id, and `compare(df)` reads their rows back: the named

@@ -1,6 +1,6 @@
 """The seed experiments the training suite reproduces, declared as data (asv-style): each is a set of runs
 (estimator, learning rate, options; a run may change the problem's parameters for itself, as a baseline does)
-on one problem, the seed's conclusion, and the comparison that tests it (`bench/findings.py`). Budgets come
+on one problem, the seed's conclusion, and the comparison that tests it (`bench/literature/findings.py`). Budgets come
 from the preset: seed 002 trained 20 epochs of MNIST; the embedded digits data has 1297 training images, 25
 steps of 50 an epoch.
 """
@@ -31,7 +31,7 @@ class Experiment:
     runs: tuple[Run, ...]
     metric: str = "accuracy"  # held-out metric the finding compares (higher is better)
     source: str = ""  # whose claim: a paper's; empty for the seeds (named by the id's prefix)
-    also: tuple[str, ...] = ()  # further held-out metrics the finding reads (bench/findings.py)
+    also: tuple[str, ...] = ()  # further held-out metrics the finding reads (bench/literature/findings.py)
 
 
 ANNEALED = {"slope_anneal": 1.1}

@@ -1,4 +1,4 @@
-"""The seeds' conclusions against the suite's: for every experiment in `bench/experiments.py`, the held-out
+"""The seeds' conclusions against the suite's: for every experiment in `bench/literature/experiments.py`, the held-out
 metric of each run (mean over seeds and backends), and whether the suite finds the same direction.
 
 `compare(df)` takes the training rows of a results frame and returns one row per experiment with

@@ -77,7 +77,7 @@ def cells(suite: str, *, problems: dict[str, dict[str, Any]], estimators: list[t
 
 def claim_cells(ids: list[str], *, backends: list[str], device: str, seed: int, n_estimates: int,
                 data: dict[str, Any]) -> list[Cell]:
-    """The gradients cells of the papers' claims (bench/claims.py), each tagged with its claim's id."""
+    """The gradients cells of the papers' claims (bench/literature/claims.py), each tagged with its claim's id."""
     out: dict[str, Cell] = {}
     for claim_id in ids:
         c = CLAIMS[claim_id]

@@ -154,11 +154,11 @@ def speed(speeds: pd.DataFrame) -> list[Block]:
 
 
 def findings(rows: pd.DataFrame) -> list[Block]:
-    """Seed 002's conclusions against what the suite found (bench.findings, present with the training suite)."""
+    """Seed 002's conclusions against what the suite found (bench.literature.findings, present with the training suite)."""
     try:
         from bench.literature.findings import compare
     except ImportError:
-        return [Para("_The seed-findings comparison needs `bench.findings`, which this checkout lacks._")]
+        return [Para("_The seed-findings comparison needs `bench.literature.findings`, which this checkout lacks._")]
     table = compare(rows)
     if table.empty:
         return [Para("_No seed findings could be compared with these results._")]
@@ -168,7 +168,7 @@ def findings(rows: pd.DataFrame) -> list[Block]:
 
 
 def claims(rows: pd.DataFrame) -> list[Block]:
-    """The recent estimators' papers' claims against what the gradients suite measured (bench.claims)."""
+    """The recent estimators' papers' claims against what the gradients suite measured (bench.literature.claims)."""
     from bench.literature.claims import compare
 
     table = compare(rows)
@@ -176,7 +176,7 @@ def claims(rows: pd.DataFrame) -> list[Block]:
         return [Para("_No paper's claim could be checked with these results (`bench run gradients` with a preset "
                      "runs their cells)._")]
     columns = ["seed", "experiment", "seed_conclusion", "suite_finding", "agrees"]
-    return [Para("Each claim's arms run at one small size with an exact truth (bench/claims.py); a claim holds "
+    return [Para("Each claim's arms run at one small size with an exact truth (bench/literature/claims.py); a claim holds "
                  "when every ordering it states is beyond two standard errors of the difference. The metric is "
                  "the whole gradient's, averaged over backends."),
             Table(["paper", "claim", "paper's claim", "suite's finding", "agrees"],

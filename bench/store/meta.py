@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS, REPORTS = ROOT / "results", ROOT / "reports"
 REFERENCE = "reference"  # results/reference/<machine>/ and reports/reference/: the committed reference
 

@@ -92,6 +92,8 @@ def estimator_version(name: str, backend: str) -> str:
 
     if name in ESTIMATORS:
         return ESTIMATORS[name].version
+    if name not in catalog.modules():  # an audit adapter of another process, a name from elsewhere
+        return "unknown"
     module = catalog.module(name).__name__
     return _hash(_modules(module, BACKEND_DRIVERS.get(backend, BACKEND_DRIVERS["torch"]), "estimators.sampling"),
                  repr(catalog.spec(name)))
