@@ -211,3 +211,34 @@ def gradient(backend: str, f: Callable, arrays: dict[str, np.ndarray]) -> dict[s
     from bench.stats.truths import gradient as autodiff
 
     return autodiff(estimators.ops(backend), f, arrays)
+
+
+def rows_to_detect(model, name: str, params: dict[str, np.ndarray], data: dict[str, np.ndarray], backend: str,
+                   truth: dict[str, np.ndarray], *, detect: float = 0.1, limit: float, lo: int = 2_000,
+                   hi: int = 20_000, n_samples: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    """As many rows as a z-test at |z| < `limit` needs to see a `detect` scale error of the gradient (the
+    estimates' mean (1 + detect) times the truth) with power 0.99, in the coordinate where it shows most:
+    drawn in chunks until min_i (limit + 2.33) SE_i / |g_i| <= detect, between `lo` and `hi` rows. Each test's
+    cost is then what its claim needs: a low-variance estimator stops early, a noisy one draws up to `hi`."""
+    from scipy.stats import norm
+
+    import estimators
+    from estimators.engine import objective
+    from estimators.rng import Rng
+    from estimators.sampling import chunks
+
+    d = estimators.driver(backend)
+    obj = objective(model, d.ops, name, params, data, n_samples=n_samples, seed=seed, options={})
+    flat_truth = np.abs(np.concatenate([truth[k].reshape(-1) for k in params]))
+    parts: list[dict[str, np.ndarray]] = []
+    for chunk in chunks(d, obj, hi, estimators.spec(name).options, 1_000, Rng(seed)):
+        parts.append(chunk.rows)
+        n = 1_000 * len(parts)
+        if n >= lo:
+            flat = np.concatenate([np.concatenate([p[k].reshape(len(p[k]), -1) for k in params], 1) for p in parts])
+            se = flat.std(0, ddof=1) / np.sqrt(len(flat))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                needed = np.where(flat_truth > 0, (limit + norm.ppf(0.99)) * se / flat_truth, np.inf)
+            if needed.min() <= detect:
+                break
+    return {k: np.concatenate([p[k] for p in parts]) for k in params}

@@ -127,7 +127,7 @@ def gradient(o: Any, f: Callable[[dict[str, Any]], Any], arrays: dict[str, np.nd
                 for (k, v), g in zip(theta.items(), grads)}
     import jax
 
-    grads = jax.grad(f)({k: o.asarray(v) for k, v in arrays.items()})
+    grads = jax.jit(jax.grad(f))({k: o.asarray(v) for k, v in arrays.items()})  # one compile, not one per op
     return {k: np.asarray(g, np.float64) for k, g in grads.items()}
 
 
