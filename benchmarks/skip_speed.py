@@ -30,8 +30,8 @@ import estimators  # noqa: E402
 from bench.measure import protocol  # noqa: E402
 from bench.plan.cell import Cell  # noqa: E402
 from bench.problems import PROBLEMS  # noqa: E402
+from bench.problems.engine import forward  # noqa: E402
 from bench.suites.speed import timed  # noqa: E402
-from estimators.engine import forward  # noqa: E402
 
 OPEN_BIAS = 40.0  # sigmoid(40) is 1 in float32: every gate open
 ESTIMATORS = ("reinforce", "st")

@@ -18,7 +18,7 @@ import pytest
 
 import estimators
 from bench.problems.chain import Chain
-from estimators.engine import objective
+from bench.problems.engine import objective
 
 R, BATCH, WIDTH, DEPTH = 256, 64, 8, 2
 BACKENDS = ["torch", "jax"]

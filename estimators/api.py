@@ -1,57 +1,69 @@
 """The single-node API: `grad_samples(name, f, params, dist=..., backend=...)`, rows of gradient estimates of
-E_q[f(z)] for one node, through the same engine, drivers and sampling as every problem of the benchmark.
+E_q[f(z)] for one node, through the same drivers and sampling as every problem of the benchmark.
 
-The node is a one-layer `Node` model whose final loss is the user's f; an estimate averages `batch_size` draws
-(one by default). Parameters and f's values may be float32 or float64: the node computes in float32 (the
-precision every backend runs at), which is documented in README; non-finite parameters are refused.
+`node_objective` is the node's Objective: the estimator's surrogate with f as the whole downstream; an estimate
+averages `batch_size` draws (one by default). Parameters may be float32 or float64, and f may return either:
+the node computes in float32 (the precision every backend runs at, as README says); non-finite parameters are
+refused.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from estimators import catalog
 from estimators.dist import DISTS, PARAM_NAMES
-from estimators.driver import BACKENDS, driver, package
-from estimators.engine import Model, objective
-from estimators.ops import Ops
+from estimators.driver import BACKENDS, Objective, driver, package
+from estimators.ops import Downstream, Ops
 from estimators.rng import Rng
 from estimators.sampling import estimate
-from estimators.spec import DRIVER_OPTIONS, OPTION_RANGES, REQUIREMENTS, Spec, checked_samples
+from estimators.spec import (
+    DRIVER_OPTIONS,
+    OPTION_RANGES,
+    REQUIREMENTS,
+    Spec,
+    checked_samples,
+    draw_counts,
+    surrogate_options,
+)
 
 _PIP_NAME = {"torch": "torch", "torch-compile": "torch", "jax": "jax"}
 
 
-@dataclass(frozen=True, eq=False)
-class Node(Model):
-    """One node of `dist` with parameters of `shape`, and f(z) its loss: f maps samples [..., *shape] to
-    values [...] in the backend's arrays."""
+def node_objective(o: Ops, name: str, f: Callable[[Any], Any], dist: str, params: dict[str, np.ndarray], *,
+                   n_samples: int, seed: int, options: dict[str, Any], batch_size: int = 1,
+                   state: Any = None) -> Objective:
+    """One node of `dist` whose downstream is f: f maps samples [..., *shape] to values [...] in the backend's
+    arrays. Trained states learn on single draws (the `warm` objective), as in every problem."""
+    spec, module = catalog.spec(name), catalog.module(name)
+    shape = next(iter(params.values())).shape
+    n_draws, n_u = draw_counts(spec, n_samples)
+    n_draws *= batch_size
+    opts = surrogate_options(spec, options)
 
-    f: Callable[[Any], Any]
-    dist: str
-    shape: tuple[int, ...]
+    def loss(z: Any) -> Any:
+        return o.float(f(z))
 
-    n_stochastic = 1
+    down = Downstream(main=loss, value=lambda z: o.stop_gradient(loss(z)), relaxed=lambda h, t: loss(h),
+                      mean=loss)
 
-    def init_params(self, seed: int) -> dict[str, np.ndarray]:
-        raise NotImplementedError("a Node's parameters are the caller's")
+    def evaluate(rep: dict[str, Any], u: list[Any], states: list[Any]) -> tuple[Any, list[Any]]:
+        node = {k: o.broadcast_to(o.expand_dims(v, 1), tuple(u[0].shape[1:])) for k, v in rep.items()}
+        out, new = module.surrogate(o, node, down, u[0], states[0], dist=dist, event_ndim=len(shape), **opts)
+        return o.sum(o.mean(out, 1)), [new]
 
-    def event_shape(self, layer: int) -> tuple[int, ...]:
-        return self.shape
-
-    def inputs(self, o: Ops, p: dict[str, Any], ctx: dict[str, Any]) -> Any:
-        return None
-
-    def node(self, o: Ops, p: dict[str, Any], layer: int, prev: Any, ctx: dict[str, Any]) -> dict[str, Any]:
-        return {k: o.expand_dims(v, 1) for k, v in p.items()}  # [rows, 1 (draws), *shape]
-
-    def final_loss(self, o: Ops, p: dict[str, Any], z: Any, ctx: dict[str, Any]) -> Any:
-        return o.float(self.f(z))
+    if state is None and spec.state:
+        state = module.init_state(o, {k: shape for k in params}, seed)
+    warm = None
+    if spec.state == "trained" and n_samples != spec.min_samples:
+        warm = node_objective(o, name, f, dist, params, n_samples=spec.min_samples, seed=seed, options=options,
+                              batch_size=batch_size, state=state)
+    return Objective(spec, {k: o.asarray(v) for k, v in params.items()}, evaluate,
+                     lambda n: [(n_u, n, n_draws, *shape)], [state], warm)
 
 
 def available_backends() -> list[str]:
@@ -151,9 +163,6 @@ def grad_samples(name: str, f: Callable[[Any], Any], params: dict[str, np.ndarra
         raise ValueError(f"seed must be an integer in [0, 2^31), got {seed}")
     d = driver(backend, device)
     state = options.pop("state", None)
-    node = Node(f, dist, next(iter(arrays.values())).shape)
-    obj = objective(node, d.ops, name, arrays, {}, n_samples=n_samples, seed=seed, batch_size=batch_size,
-                    options={k: v for k, v in options.items() if k not in DRIVER_OPTIONS})
-    if state is not None:
-        obj = type(obj)(obj.spec, obj.theta, obj.evaluate, obj.noise, [state], obj.warm)
+    obj = node_objective(d.ops, name, f, dist, arrays, n_samples=n_samples, seed=seed, batch_size=batch_size,
+                         options={k: v for k, v in options.items() if k not in DRIVER_OPTIONS}, state=state)
     return estimate(d, obj, n_estimates, {**spec.options, **options}, Rng(int(seed)))

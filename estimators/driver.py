@@ -3,7 +3,7 @@
 An `Objective` is one cell's surrogate in one backend's arrays: `evaluate(rep, u, state)` maps parameters
 replicated to [n_rows, *shape], uniforms shaped `noise(n_rows)` and the estimator's state to (the sum over rows
 of each row's surrogate, the new state), so the gradient with respect to `rep` holds one independent estimate
-per row. Problems and the single-node API build it with `estimators.engine`.
+per row. Problems build it with `bench.problems.engine`, the single-node API with `estimators.api`.
 
 A `Driver` (torch, torch-compile, JAX; a black box's is in estimators.blackbox) differentiates it:
 

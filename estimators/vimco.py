@@ -9,7 +9,7 @@ With per-sample losses L_j = log q(z_j|x) - log p(x, z_j) (the negative log weig
 
 Mnih & Rezende (2016), Variational inference for Monte Carlo objectives. Unlike the per-node estimators,
 VIMCO needs the whole model's per-sample losses at once (the signal couples the K samples), so the engine
-(`estimators/engine.py`) calls it once per example with L and log q summed over every layer; it
+(`bench/problems/engine.py`) calls it once per example with L and log q summed over every layer; it
 applies only to a model whose objective is the IWAE bound (`requires="iwae-objective"`).
 """
 

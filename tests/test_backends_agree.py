@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 import estimators
-from estimators.api import Node
+from estimators.api import node_objective
 from estimators.driver import tree_map
-from estimators.engine import objective
 from estimators.rng import Rng
 from tests.truths import BACKENDS, chain_params, chain_rows, problem, variance_and_se
 
@@ -38,8 +37,8 @@ def test_exact_gradients_agree(dist):
 
 def test_chain_exact_gradients_agree():
     from bench.problems.chain import Chain
+    from bench.problems.engine import exact_objective
     from bench.stats.truths import gradient
-    from estimators.engine import exact_objective
 
     params, model = chain_params(3, 3, seed=4), Chain(3, 3)
     joint = {b: gradient(estimators.ops(b), lambda p, b=b: exact_objective(model, estimators.ops(b), p, {}), params)
@@ -65,8 +64,7 @@ def test_same_rows_in_every_backend_on_the_same_uniforms(name, dist):
     for backend in ALL:
         d = estimators.driver(backend)
         f = prob.f("jax" if backend == "jax" else "torch")
-        node = Node(f, dist, next(iter(prob.params.values())).shape)
-        obj = objective(node, d.ops, name, prob.params, {}, n_samples=spec.min_samples, seed=0, options={})
+        obj = node_objective(d.ops, name, f, dist, prob.params, n_samples=spec.min_samples, seed=0, options={})
         if state is None:
             u = d.uniforms(obj, Rng(5), np.arange(8))
             state = tree_map(d.ops.to_numpy, obj.state)

@@ -46,7 +46,7 @@ def test_batched_expression_jit_equals_eager_and_numpy(per_row_weights):
 def _model_objective(problem: str, params: dict, name: str, depth: int, batch: int, n_samples: int):
     import estimators
     from bench.problems import PROBLEMS
-    from estimators.engine import objective
+    from bench.problems.engine import objective
 
     spec = PROBLEMS[problem]
     pp = {**spec.defaults, **params}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench import problems as P
-from estimators import engine as M
+from bench.problems import engine as M
 from tests.truths import BACKENDS, gradient, model_rows, ops
 
 DEPTH, BATCH = 2, 4

@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 
 import estimators
+from bench.problems import engine as M
 from bench.problems.bnn import BNN
 from bench.problems.data import binarize, load, one_hot
 from bench.problems.gaussian_vae import GaussianVAE
-from estimators import engine as M
 from estimators.dist import log_prob, sample
 from tests.truths import BACKENDS, model_rows, ops
 

@@ -11,7 +11,7 @@ from scipy.stats import norm
 
 import estimators
 from bench import problems as P
-from estimators import engine as M
+from bench.problems import engine as M
 from tests.test_models import assert_forward_agrees
 from tests.truths import BACKENDS, gradient, model_rows, ops
 

@@ -14,8 +14,8 @@ from scipy.stats import norm
 import estimators
 from bench import problems as P
 from bench.plan.cell import Training
+from bench.problems import engine as M
 from bench.suites.training import train
-from estimators import engine as M
 from tests.truths import BACKENDS, gradient, model_rows, ops, rows_to_detect
 
 SMALL = {"bsn": {"width": 3}, "sbn-vae": {"width": 2, "variant": "nonlinear", "hidden": 8},

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from bench import problems as P
+from bench.problems import engine as M
 from bench.problems.skip_rnn import SkipRNN
-from estimators import engine as M
 from tests.test_models import _estimate
 from tests.truths import BACKENDS, gradient, ops
 

@@ -17,9 +17,9 @@ import estimators
 from bench import problems
 from bench.execute.cell import run_cell
 from bench.plan.cell import Cell
+from bench.problems.engine import objective
 from estimators.backends import torch_compile as compiled
 from estimators.driver import Objective
-from estimators.engine import objective
 from estimators.rng import Rng
 from estimators.sampling import estimate
 from tests.truths import chain_truth

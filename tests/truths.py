@@ -180,7 +180,7 @@ def model_rows(model, name: str, params: dict[str, np.ndarray], data: dict[str, 
                **options) -> dict[str, np.ndarray]:
     """n rows of `name`'s estimate on an engine model, through the harness's own path (engine, driver, sampling)."""
     import estimators
-    from estimators.engine import objective
+    from bench.problems.engine import objective
     from estimators.rng import Rng
     from estimators.sampling import estimate
     from estimators.spec import DRIVER_OPTIONS
@@ -223,7 +223,7 @@ def rows_to_detect(model, name: str, params: dict[str, np.ndarray], data: dict[s
     from scipy.stats import norm
 
     import estimators
-    from estimators.engine import objective
+    from bench.problems.engine import objective
     from estimators.rng import Rng
     from estimators.sampling import chunks
 

@@ -1,7 +1,7 @@
 """Benchmark problems: each module of this package declares one `Problem`, and that is all it takes to add one.
 
 A Problem describes itself: its distribution, parameters with their domains, the model it builds (a
-`estimators.engine.Model`, written once against the op set), its data layout, its sizes per preset, its speed
+`bench.problems.engine.Model`, written once against the op set), its data layout, its sizes per preset, its speed
 variants, its held-out metrics and labels, and a closed-form truth where it has one. Nothing outside a
 problem's module asks for it by name. Problems are discovered (pkgutil), then plug-ins' join (bench.problems.plugins).
 
@@ -22,8 +22,8 @@ from typing import Any, Literal
 import numpy as np
 
 from bench.problems import data as datasets
+from bench.problems.engine import Model, enumerable
 from estimators import catalog
-from estimators.engine import Model, enumerable
 from estimators.spec import Range
 
 WIDTH = Range(1, 4096, integer=True)  # layer widths: one estimate's parameters stay within a machine's memory
@@ -130,7 +130,7 @@ def dataset(params: dict[str, Any]) -> datasets.Dataset:
     return datasets.load(params["data"], params["data_dir"])
 
 
-INFRASTRUCTURE = frozenset({"data", "layers", "plugins"})  # this package's modules that declare no problem
+INFRASTRUCTURE = frozenset({"data", "engine", "layers", "plugins"})  # this package's modules that declare no problem
 
 
 @cache

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from bench.problems import DATA, IMAGE, WIDTH, Problem
+from bench.problems.engine import Model
 from bench.problems.layers import Arrays, accuracy, cross_entropy
-from estimators.engine import Model
 from estimators.ops import Ops
 
 INIT_SCALE = 0.05  # softplus(rho) at initialisation

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from bench.problems import DATA, IMAGE, WIDTH, Problem
+from bench.problems.engine import Model
 from bench.problems.layers import Arrays, accuracy, cross_entropy, dense, init_dense
-from estimators.engine import Model
 from estimators.ops import Ops
 
 

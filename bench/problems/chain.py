@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from bench.problems import WIDTH, Problem
-from estimators.engine import Model
+from bench.problems.engine import Model
 from estimators.ops import Ops
 
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from bench.problems.engine import Model
 from bench.problems.layers import Arrays, dense, init_dense
 from estimators.dist import log_prob
-from estimators.engine import Model
 from estimators.ops import Ops
 
 VAE_CHOICES = {"variant": ("linear", "nonlinear"), "objective": ("elbo", "iwae")}

@@ -5,7 +5,7 @@ A package declares each problem in its pyproject.toml, the entry point's name be
     [project.entry-points."mcgrad_bench.problems"]
     my-problem = "my_package.problem:MY_PROBLEM"
 
-MY_PROBLEM is a `bench.problems.Problem` whose `make` builds an `estimators.engine.Model`: written once against
+MY_PROBLEM is a `bench.problems.Problem` whose `make` builds an `bench.problems.engine.Model`: written once against
 the op set, it runs in every backend, with every estimator of its distribution, an exact truth when its
 configurations are few enough and a reference estimate otherwise. Its data follow its declared layout (the
 bundled digits, or --data mnist).
@@ -28,7 +28,7 @@ def _check(name: str, problem: Problem) -> str:
     if problem.name != name:
         return f"its Problem is named {problem.name!r}, not {name!r} like the entry point"
     if not callable(problem.make):
-        return "a problem needs `make`, a factory of its estimators.engine.Model"
+        return "a problem needs `make`, a factory of its bench.problems.engine.Model"
     if problem.uses_data and not {"data", "data_dir"} <= set(problem.defaults):
         return "its defaults need data and data_dir (bench.problems.IMAGE), as every problem with data's do"
     return ""

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from bench.problems import Problem
-from estimators.engine import Model
+from bench.problems.engine import Model
 from estimators.ops import Ops
 from estimators.spec import Range
 

@@ -154,7 +154,7 @@ def speed(speeds: pd.DataFrame) -> list[Block]:
 
 
 def findings(rows: pd.DataFrame) -> list[Block]:
-    """Seed 002's conclusions against what the suite found (bench.literature.findings, present with the training suite)."""
+    """Seed 002's conclusions against what the suite found (bench.literature.findings, with the training suite)."""
     try:
         from bench.literature.findings import compare
     except ImportError:
@@ -176,9 +176,9 @@ def claims(rows: pd.DataFrame) -> list[Block]:
         return [Para("_No paper's claim could be checked with these results (`bench run gradients` with a preset "
                      "runs their cells)._")]
     columns = ["seed", "experiment", "seed_conclusion", "suite_finding", "agrees"]
-    return [Para("Each claim's arms run at one small size with an exact truth (bench/literature/claims.py); a claim holds "
-                 "when every ordering it states is beyond two standard errors of the difference. The metric is "
-                 "the whole gradient's, averaged over backends."),
+    return [Para("Each claim's arms run at one small size with an exact truth (bench/literature/claims.py); a "
+                 "claim holds when every ordering it states is beyond two standard errors of the difference. The "
+                 "metric is the whole gradient's, averaged over backends."),
             Table(["paper", "claim", "paper's claim", "suite's finding", "agrees"],
                   [[str(v) for v in r] for r in table[columns].itertuples(index=False)])]
 

@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 
 from bench.problems import PROBLEMS, REFERENCE, iwae_k
+from bench.problems.engine import exact_objective, objective
 from bench.stats import stream
 from bench.stats.metrics import Truth
 from bench.stats.moments import Moments
 from bench.store import versions
 from estimators import available_backends, driver
-from estimators.engine import exact_objective, objective
 from estimators.rng import Rng
 
 REFERENCE_SAMPLES = {"rloo": 4}

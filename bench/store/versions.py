@@ -101,7 +101,7 @@ def estimator_version(name: str, backend: str) -> str:
 
 @cache
 def engine_version() -> str:
-    return _hash(_modules("estimators.engine"))
+    return _hash(_modules("bench.problems.engine"))
 
 
 @cache
@@ -111,7 +111,7 @@ def problem_version(problem: str, backend: str = "") -> str:
 
     if problem in LOADED:
         return f"{LOADED[problem].version}/{engine_version()}"
-    return _hash(_modules(PROBLEMS[problem].module, "estimators.engine"))
+    return _hash(_modules(PROBLEMS[problem].module, "bench.problems.engine"))
 
 
 @cache

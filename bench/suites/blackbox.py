@@ -1,5 +1,5 @@
 """A black-box estimator's cell (estimators.blackbox): the problem as a program, the same losses the surrogates
-see, written as a loss callable that asks for each random value by name (`estimators.engine.program`: sites
+see, written as a loss callable that asks for each random value by name (`bench.problems.engine.program`: sites
 "z0" .. "z{L-1}", one per layer), or, for a node-level box on a one-node problem without data, its f and dist.
 
 A program returns one loss per example of the cell's `batch_size` (the fixed batch the gradients suite uses;
@@ -14,10 +14,10 @@ from typing import Any
 
 from bench.plan.cell import Cell
 from bench.problems import PROBLEMS, iwae_k
+from bench.problems.engine import program
 from bench.suites.points import parameters
 from estimators import blackbox, driver, plugins
 from estimators.driver import package
-from estimators.engine import program
 
 
 def supports(problem: str, pp: dict[str, Any], level: str) -> str:

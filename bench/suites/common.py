@@ -9,10 +9,10 @@ import numpy as np
 
 from bench.plan.cell import Cell
 from bench.problems import PROBLEMS
+from bench.problems.engine import objective
 from bench.suites.points import parameters
 from estimators import catalog, driver, plugins
 from estimators.driver import Driver, Objective, package
-from estimators.engine import objective
 from estimators.rng import Rng
 
 

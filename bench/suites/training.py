@@ -20,10 +20,10 @@ import numpy as np
 
 from bench.plan.cell import OPTIMIZERS, Cell, Training
 from bench.problems import PROBLEMS, dataset
+from bench.problems.engine import Model, forward, initial_states, surrogate
 from bench.suites.common import row
 from estimators import catalog, driver
 from estimators.driver import leaves, tree_map
-from estimators.engine import Model, forward, initial_states, surrogate
 from estimators.spec import OPTION_RANGES, draw_counts, surrogate_options
 
 STATE_LR = 0.01  # Adam on the trained estimator state

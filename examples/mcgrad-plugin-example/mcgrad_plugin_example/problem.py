@@ -1,5 +1,5 @@
 """The problem this package adds: `tiny-sbn`, is the digit even? from `depth` layers of `width` binary
-stochastic units, written once against the op set (`estimators.ops.Ops`) as an `estimators.engine.Model`, so it
+stochastic units, written once against the op set (`estimators.ops.Ops`) as an `bench.problems.engine.Model`, so it
 runs in torch, torch-compile and JAX alike:
 
     b_0 ~ Bernoulli(sigmoid(x W_0 + c_0)),  b_l ~ Bernoulli(sigmoid(b_{l-1} W_l + c_l)),
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from bench.problems import DATA, IMAGE, WIDTH, Problem
+from bench.problems.engine import Model
 from bench.problems.layers import Arrays, dense, init_dense
-from estimators.engine import Model
 from estimators.ops import Ops
 
 
