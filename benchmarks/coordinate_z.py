@@ -36,7 +36,7 @@ from bench.stats.metrics import batch_rows  # noqa: E402
 from bench.stats.moments import Moments  # noqa: E402
 from bench.stats.stream import stream  # noqa: E402
 from bench.store.parquet import read_results  # noqa: E402
-from bench.suites.common import build, estimator_options, rng, theta  # noqa: E402
+from bench.suites.common import cell_objective, estimator_options, rng, theta  # noqa: E402
 from bench.suites.gradients import truth_settings  # noqa: E402
 
 
@@ -55,7 +55,7 @@ def max_z(cell: Cell) -> tuple[float, float, int]:
     target = truths.Target(cell.problem, cell.params, cell.depth, cell.seed, cell.point, cell.batch_size,
                            cell.device, theta(cell))
     truth = truths.truth(target, truth_settings(cell))
-    driver, obj = build(cell)
+    driver, obj = cell_objective(cell)
     sizes = {k: int(np.prod(v.shape)) for k, v in obj.theta.items()}
     groups = {"all": list(sizes), **PROBLEMS[cell.problem].groups(cell.params, cell.depth, obj.theta)}
     out = stream(driver, obj, rng(cell), n_rows=cell.n_estimates, options=estimator_options(cell),

@@ -35,10 +35,10 @@ def timed_call(problem: str, name: str, backend: str) -> tuple[float, Any, Any]:
     """(compile seconds, the call to time, the objective) of one estimate of BATCH examples."""
     from bench.plan.cell import Cell
     from bench.problems import PROBLEMS
-    from bench.suites.common import build
+    from bench.suites.common import cell_objective
 
     pp = tuple(sorted(PROBLEMS[problem].defaults.items()))
-    driver, obj = build(Cell("speed", problem, pp, name, backend, "cpu", DEPTH, BATCH, 1, 0, 0))
+    driver, obj = cell_objective(Cell("speed", problem, pp, name, backend, "cpu", DEPTH, BATCH, 1, 0, 0))
     compile_s, run = driver.timed(obj, obj.state, 1)
     return compile_s, run, obj
 

@@ -113,7 +113,7 @@ def test_a_node_level_black_box_runs_on_single_nodes_only(clean_catalog):
     from bench.plan import grid as sweep
     from bench.stats.moments import Moments
     from bench.stats.stream import stream
-    from bench.suites.common import build
+    from bench.suites.common import cell_objective
     from estimators.rng import Rng
 
     plugins.load([_ep("node-score-function", "tests.plugin_fixtures:NODE_BLACK_BOX")])
@@ -124,7 +124,7 @@ def test_a_node_level_black_box_runs_on_single_nodes_only(clean_catalog):
     assert [(c.problem, c.backend) for c in grid] == [("toy-bernoulli", "torch")]
     rows = run_cell(grid[0])
     assert all(r["status"] == "ok" for r in rows)
-    driver, call = build(grid[0])
+    driver, call = cell_objective(grid[0])
     truth = np.array([0.25 * np.cosh(x / 2) ** -2 * 0.1 for x in 0.5 + np.linspace(-1, 1, 3)])  # s(1-s)(1-2t)
     out = stream(driver, call, Rng(grid[0].seed), n_rows=20_000, options={}, budget=mem.default_budget(),
                  new_moments=lambda chunk: Moments({"logits": 3}, {"all": ["logits"]}, 200, truth))

@@ -149,13 +149,13 @@ def test_torch_rows_leave_no_reference_cycles(problem, estimator):
 
     from bench.plan.cell import Cell
     from bench.problems import PROBLEMS
-    from bench.suites.common import build
+    from bench.suites.common import cell_objective
     from estimators.rng import Rng
 
     params = tuple(sorted({**PROBLEMS[problem].defaults, **SMALL[problem]}.items()))
     cell = Cell("gradients", problem, params, estimator, "torch", "cpu", 1 if problem == "skip-rnn" else 2, 2, 1,
                 0, 10, (("states", 1), ("warmup", 1)) if estimator == "rebar" else ())
-    driver, obj = build(cell)
+    driver, obj = cell_objective(cell)
 
     def rows(start, n):
         return driver.rows(obj, obj.state, Rng(0), start, n)

@@ -32,7 +32,7 @@ from bench.stats import truths
 from bench.stats.metrics import batch_rows, summarize
 from bench.stats.moments import Moments
 from bench.stats.stream import stream
-from bench.suites.common import build, rng, row, theta
+from bench.suites.common import cell_objective, rng, row, theta
 from bench.suites.gradients import MISMATCH_SHARE
 
 ALPHA = 1e-3  # per cell: a false alarm about once in a thousand cells of an unbiased implementation
@@ -84,7 +84,7 @@ def audit_cell(cell: Cell) -> list[dict[str, Any]]:
     target = truths.Target(cell.problem, cell.params, cell.depth, cell.seed, "init", cell.batch_size, cell.device,
                            theta(cell))
     truth = truths.truth(target, settings)
-    driver, call = build(cell)
+    driver, call = cell_objective(cell)
     sizes = {k: int(np.prod(v.shape)) for k, v in call.theta.items()}
     groups = {"all": list(sizes), **PROBLEMS[cell.problem].groups(cell.params, cell.depth, call.theta)}
     adaptive = bool(cell.setting("audit_stop", False))

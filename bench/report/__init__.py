@@ -96,7 +96,7 @@ def _training(rows: pd.DataFrame, train: pd.DataFrame, plots: Path) -> list[Bloc
     return out + [Heading(3, "The seeds' and the DisARM paper's findings against the suite's")] + tables.findings(rows)
 
 
-def build(results: data.Results, source: Path, plots: Path) -> list[Block]:
+def blocks(results: data.Results, source: Path, plots: Path) -> list[Block]:
     """Every block of the report; writes the plots into `plots` on the way."""
     rows = results.rows
     grads, speeds, train = data.gradients(rows), data.speed(rows), data.training(rows)
@@ -132,8 +132,8 @@ def render(results: Path, out: Path) -> Path:
     plots.mkdir(parents=True, exist_ok=True)
     for stale in plots.glob("*.png"):  # plots/ belongs to the report: a plot the data no longer supports goes
         stale.unlink()
-    blocks = build(data.load(results), results, plots)
-    (out / "index.html").write_text(to_html.render(blocks, out, TITLE), encoding="utf-8")
+    page = blocks(data.load(results), results, plots)
+    (out / "index.html").write_text(to_html.render(page, out, TITLE), encoding="utf-8")
     path = out / "index.md"
-    path.write_text(to_markdown.render(blocks), encoding="utf-8")
+    path.write_text(to_markdown.render(page), encoding="utf-8")
     return path

@@ -35,8 +35,8 @@ def one_node(problem: str, pp: dict[str, Any]) -> bool:
     return not p.uses_data and not p.has_depth and p.model(pp).n_stochastic == 1
 
 
-def build(cell: Cell) -> tuple[blackbox.Driver, blackbox.Call]:
-    """(driver, call) of a black-box cell, in bench.suites.common.build's shape."""
+def black_box_call(cell: Cell) -> tuple[blackbox.Driver, blackbox.Call]:
+    """(driver, call) of a black-box cell, in bench.suites.common.cell_objective's shape."""
     plugin = plugins.ESTIMATORS[cell.estimator]
     declaration, pkg = plugin.declaration, package(cell.backend)
     plugins.check_backend(cell.estimator, pkg)

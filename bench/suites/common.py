@@ -34,14 +34,14 @@ def theta(cell: Cell) -> dict[str, np.ndarray]:
     return parameters(cell.problem, cell.params, cell.depth, cell.seed, cell.point, cell.batch_size)
 
 
-def build(cell: Cell, estimator: str | None = None, *, backend: str | None = None,
+def cell_objective(cell: Cell, estimator: str | None = None, *, backend: str | None = None,
           n_samples: int | None = None) -> tuple[Driver, Objective]:
     """(driver, objective) of the cell, or of another estimator (its floor) or backend (a cross-check) on it."""
     name, backend = estimator or cell.estimator, backend or cell.backend
     if plugins.is_black_box(name):  # draws its own samples: rows come from its calls (estimators.blackbox)
         from bench.suites import blackbox
 
-        return blackbox.build(cell)
+        return blackbox.black_box_call(cell)
     plugins.check_backend(name, package(backend))
     problem = PROBLEMS[cell.problem]
     d = driver(backend, cell.device)

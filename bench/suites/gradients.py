@@ -22,7 +22,7 @@ from bench.stats import truths
 from bench.stats.metrics import batch_rows, summarize
 from bench.stats.moments import Moments
 from bench.stats.stream import Check, stream
-from bench.suites.common import build, estimator_options, rng, row, theta
+from bench.suites.common import cell_objective, estimator_options, rng, row, theta
 from estimators import available_backends, plugins
 
 COMPILED = ("jax", "torch-compile")
@@ -58,7 +58,7 @@ def gradients(cell: Cell) -> list[dict[str, Any]]:
     target = truths.Target(cell.problem, cell.params, cell.depth, cell.seed, cell.point, cell.batch_size,
                            cell.device, theta(cell))
     truth = truths.truth(target, settings)
-    driver, obj = build(cell)
+    driver, obj = cell_objective(cell)
     sizes = {k: int(np.prod(v.shape)) for k, v in obj.theta.items()}
     groups = {"all": list(sizes), **PROBLEMS[cell.problem].groups(cell.params, cell.depth, obj.theta)}
     other = cross_backend(cell)
@@ -67,7 +67,7 @@ def gradients(cell: Cell) -> list[dict[str, Any]]:
         driver, obj, rng(cell), n_rows=cell.n_estimates, options=estimator_options(cell),
         budget=settings.budget or mem.default_budget(),
         new_moments=lambda chunk: Moments(sizes, groups, batch_rows(cell.n_estimates), truth.mean),
-        check=check_compiled, cross=build(cell, backend=other) if other else None,
+        check=check_compiled, cross=cell_objective(cell, backend=other) if other else None,
         max_chunk=int(cell.setting("max_chunk_rows", 0)) or None)
     e, x = streamed.eager, streamed.cross
     checks = [row(cell, "checked_rows", e.checked), row(cell, "differing_rows", len(e.differing)),

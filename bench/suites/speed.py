@@ -30,14 +30,14 @@ from bench.measure import protocol, timing
 from bench.measure.memory import estimate_memory
 from bench.plan.cell import Cell
 from bench.problems import PROBLEMS
-from bench.suites.common import build, row
+from bench.suites.common import cell_objective, row
 
 FLOOR = "deterministic"
 
 
 def timed(cell: Cell, estimator: str | None = None) -> tuple[float, Callable[[], Any], Any]:
     """(compile seconds, a synchronised call computing one estimate, the JAX executable it runs or None)."""
-    driver, obj = build(cell, estimator)
+    driver, obj = cell_objective(cell, estimator)
     compile_s, run = driver.timed(obj, obj.state, 1)
     return compile_s, run, getattr(run, "executable", None)
 
