@@ -25,6 +25,7 @@ from bench.problems import PROBLEMS, dataset
 from bench.problems.data import DATASETS, DataError, load
 from bench.store.meta import REPORTS, RESULTS, reports_folder, results_folder
 
+PER_PARAMETER = 16 * 4  # bytes an estimate holds per parameter at least (bench.measure.budget.plan's guess)
 DEFAULT_BACKENDS = ("torch", "jax")  # torch-compile on request: compiling a cell takes seconds to a minute on CPU
 # options that take a value: a value starting with "-" (a negative number, a typo) is named, not misread
 VALUED = ("--memory-budget", "--seed", "--n-estimates", "--workers", "--depths", "--batch-sizes", "--n-samples",
@@ -208,8 +209,10 @@ def _grid(args: argparse.Namespace, suite: str) -> list[Cell]:
     samples = options.ints(args.n_samples, "n-samples", 1, options.MAX_SAMPLES) if args.n_samples else None
     if samples and chosen:
         options.samples_for(chosen, samples)
+    budget = dict(settings)["memory_budget"]
     for key, pp in variants.items():
-        _fits(grid.problem_name(key), pp, batches or (preset.speed_batch_sizes if speed else preset.batch_sizes))
+        _fits(grid.problem_name(key), pp, batches or (preset.speed_batch_sizes if speed else preset.batch_sizes),
+              max(depths or (preset.speed_depths if speed else preset.depths)), budget)
     cells = grid.cells(
         suite, problems=variants, estimators=names, backends=backends, device=args.device,
         depths=depths or (preset.speed_depths if speed else preset.depths),
@@ -262,14 +265,21 @@ def _why_none(suite: str, variants: dict[str, dict[str, Any]], names: list[tuple
             f"asked for{extra}; {'; '.join(pairs)}; backends {', '.join(backends)}")
 
 
-def _fits(name: str, pp: dict[str, Any], batch_sizes: tuple[int, ...]) -> None:
-    """Parameters each inside its domain may still not fit together or the data (skip-rnn's steps must divide
-    the image's pixels, a batch must not exceed the training set): refused as one line too."""
+def _fits(name: str, pp: dict[str, Any], batch_sizes: tuple[int, ...], depth: int, budget: int) -> None:
+    """Parameters each inside its domain may still not fit together, the data or the memory budget (skip-rnn's
+    steps must divide the image's pixels, a batch must not exceed the training set, one estimate must fit the
+    budget): refused as one line too, before any cell runs."""
     problem = PROBLEMS[name]
     try:
-        problem.model(pp, 1, 1)
+        model = problem.model(pp, depth, max(batch_sizes))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    n_params = sum(int(v.size) for v in model.init_params(0).values())
+    need = PER_PARAMETER * n_params  # replicated parameters, gradients and activations of one estimate, at least
+    if need > budget:
+        raise UsageError(f"{name} at depth {depth} has {n_params} parameters: one estimate needs about "
+                         f"{need / 2**30:.1f} GB, more than the memory budget's {budget / 2**30:.1f} GB; valid: "
+                         f"smaller sizes, or a larger --memory-budget")
     if problem.uses_data:
         n = len(dataset(pp).x_train)
         if max(batch_sizes) > n:

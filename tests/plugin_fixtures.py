@@ -63,3 +63,20 @@ def node_score_function(f, params, *, dist, n_estimates, seed, device="cpu", n_s
 NODE_BLACK_BOX = BlackBoxEstimator(
     spec=Spec("node-score-function", "score-function", True, ("bernoulli",), 1, False, "test fixture"),
     functions={"torch": "tests.plugin_fixtures:node_score_function"}, level="node")
+
+
+def scaled_score_function(f, params, *, dist, n_estimates, seed, device="cpu", n_samples=1, scale=1.0, **options):
+    """node_score_function's rows times `scale`: a black box with a known relative bias (scale - 1)."""
+    rows = node_score_function(f, params, dist=dist, n_estimates=n_estimates, seed=seed, device=device)
+    return {k: scale * v for k, v in rows.items()}
+
+
+def _scaled(scale: float) -> BlackBoxEstimator:
+    return BlackBoxEstimator(
+        spec=Spec(f"score-function-x{scale:g}", "score-function", True, ("bernoulli",), 1, False, "test fixture",
+                  options={"scale": scale}),
+        functions={"torch": "tests.plugin_fixtures:scaled_score_function"}, level="node")
+
+
+SCORE_FUNCTION_X1 = _scaled(1.0)  # unbiased
+SCORE_FUNCTION_X1_1 = _scaled(1.1)  # a 10% scale error

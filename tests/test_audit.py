@@ -109,3 +109,30 @@ def test_every_installed_adapter_runs_and_keeps_its_verdict(library, tmp_path):
         want = ("BIASED, claims unbiased" if name in FOUND_BIASED_ON_CHAIN and problem.startswith("chain")
                 else "unbiased, as claimed" if r.claimed == "unbiased" else "biased, as documented")
         assert r.verdict == want, (name, problem, r.verdict, r.max_z, r.bound)
+
+
+@pytest.mark.parametrize("scale,biased", [(1.1, True), (1.0, False)])
+def test_the_default_audit_sees_a_ten_percent_scale_error(scale, biased):
+    """A black box claiming to be unbiased whose rows are the score function's times 1.1: at the audit's
+    defaults (estimates drawn until a 10% scale error would show, power 0.99) it is BIASED; the same box at
+    scale 1 is not, and its cell states the smallest relative bias it could have seen (at most 10%)."""
+    from bench.audit.cell import DETECT, audit_cell
+    from bench.plan.cell import Cell
+    from bench.problems import PROBLEMS
+    from estimators import plugins
+    from tests import plugin_fixtures
+
+    declaration = plugin_fixtures.SCORE_FUNCTION_X1_1 if scale != 1 else plugin_fixtures.SCORE_FUNCTION_X1
+    audit.register(audit.Adapter("tests", "tests", declaration, "a scaled score function"))
+    try:
+        pp = {**PROBLEMS["toy-bernoulli"].defaults, **audit.PROBLEMS["toy-bernoulli"]}
+        cell = Cell("audit", "toy-bernoulli", tuple(sorted(pp.items())), declaration.spec.name, "torch", "cpu", 1,
+                    audit.BATCH_SIZE, 1, 0, audit.MAX_ESTIMATES, experiment=audit.EXPERIMENT,
+                    settings=(("audit_stop", True),))
+        rows = {r["metric"]: r for r in audit_cell(cell) if r["param_group"] == "all"}
+    finally:
+        plugins.ESTIMATORS.pop(declaration.spec.name, None)
+    z, bound = rows["max_abs_z"]["value"], rows["max_abs_z"]["stderr"]
+    assert (z > bound) == biased, (z, bound)
+    assert rows["detectable_bias"]["value"] <= DETECT
+    assert rows["estimates"]["value"] < audit.MAX_ESTIMATES  # it stopped when precise enough, not at the cap
