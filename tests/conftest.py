@@ -21,3 +21,19 @@ try:
     jax.config.update("jax_default_matmul_precision", "highest")
 except ImportError:  # a torch-only install still runs the torch half of the suite
     pass
+
+
+# Estimators that train a network per state in JAX compile it anew in every case (RODEO: ~20 s a case on one
+# core): those cases run in the slow tier. The fast tier keeps their torch cases and the same-uniforms row test,
+# which shows that JAX computes the same rows.
+SLOW_IN_JAX = {"rodeo"}
+
+
+def pytest_collection_modifyitems(items):
+    import pytest
+
+    for item in items:
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        if (params.get("name") in SLOW_IN_JAX and params.get("backend", "jax") == "jax"
+                and "same_rows" not in item.name):
+            item.add_marker(pytest.mark.slow)

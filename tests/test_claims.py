@@ -49,3 +49,29 @@ def test_an_ordered_claim_needs_every_step():
     assert claims.compare(_rows("gumbel-rao", ok)).set_index("experiment").loc["gumbel-rao", "agrees"] == "yes"
     broken = {**ok, "K=10": (0.9, 0.05)}
     assert claims.compare(_rows("gumbel-rao", broken)).set_index("experiment").loc["gumbel-rao", "agrees"] == "no"
+
+
+# the claims stated at equal evaluations per estimate (f-evaluations per draw times draws, each arm)
+EQUAL_EVALUATIONS = {"carms": 4, "disarm-cat": 2, "unordered-set": 4, "gapped-st": 1, "arms": 4}
+
+
+@pytest.mark.parametrize("claim_id,evaluations", EQUAL_EVALUATIONS.items())
+def test_claims_at_equal_evaluations_compare_equal_costs(claim_id, evaluations):
+    """Each arm of a claim stated "at equal evaluations" costs the same f-evaluations per estimate on the claim's
+    node, by the estimators' own specs (so a claim is never won by spending more)."""
+    import estimators
+    from bench.problems import PROBLEMS
+    from estimators.spec import evals_per_draw
+
+    c = CLAIMS[claim_id]
+    dist = PROBLEMS[c.problem].dist
+    pp = c.problem_params
+    shape = (pp["vars"], pp["cats"]) if dist == "categorical" else (pp["width"],)
+    for arm in c.arms:
+        assert evals_per_draw(estimators.spec(arm.estimator), dist, shape) * arm.n_samples == evaluations, arm
+
+
+def test_rodeo_claim_compares_equal_draws():
+    """RODEO's claim is at equal draws, not evaluations: its slopes cost D + 1 mean-field passes per draw here."""
+    c = CLAIMS["rodeo"]
+    assert {arm.n_samples for arm in c.arms} == {2}
