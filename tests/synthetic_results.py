@@ -23,6 +23,14 @@ BACKENDS = ["torch", "jax"]
 # estimator: (variance at depth 1, batch 1, one draw; bias; relative cost)
 GRADIENT_ESTIMATORS = {"reinforce": (0.2, 0.0, 1.0), "disarm": (0.05, 0.0, 2.0), "st": (0.4, 0.1, 1.0)}
 UNSTABLE_ON_CHAIN = "reinforce"  # fast with moderate variance: on chain's front were its timings trusted
+# problem parameters as cells record them: chain at its defaults, sbn-vae with every parameter written out (its
+# label should say width=3 only), skip-rnn at its defaults
+PARAMS = {"chain": {"width": 3},
+          "sbn-vae": {"data": "digits", "data_dir": "", "hidden": 100, "k": None, "objective": None,
+                      "variant": "linear", "width": 3},
+          "skip-rnn": {"data": "digits", "data_dir": "", "gate_bias": 1.0, "penalty": 0.01, "steps": 0, "width": 32,
+                       "window": 0}}
+TRAJECTORY_STEPS = [0, 1, 3, 10, 30, 100, 300, 1000]
 
 
 def _meta(run_id: str) -> dict[str, Any]:
@@ -37,7 +45,7 @@ def _row(suite: str, problem: str, estimator: str, backend: str, metric: str, va
          stderr: float = float("nan"), status: str = "ok", message: str = "", **extra: Any) -> dict[str, Any]:
     cell = f"{suite}-{problem}-{estimator}-{backend}-{depth}-{batch}-{n}-{seed}-{extra.get('options', '')}"
     return {"run_id": "", "cell_id": cell, "suite": suite, "problem": problem,
-            "problem_params": json.dumps({"width": 2} if problem == "chain" else {}), "estimator": estimator,
+            "problem_params": json.dumps(PARAMS.get(problem, {})), "estimator": estimator,
             "estimator_version": "abc", "backend": backend, "device": "cpu", "depth": depth, "batch_size": batch,
             "n_samples": n, "seed": seed, "metric": metric, "param_group": group, "step": step, "value": value,
             "stderr": stderr, "unit": "", "status": status, "message": message, "wall_s": 1.0, **extra}
@@ -107,14 +115,56 @@ def _training(experiment: str, problem: str, metrics: list[str]) -> list[dict[st
                 at = {"step": step, "seed": seed, "lr": 1e-3, "options": json.dumps({"eval": "deterministic"}),
                       "experiment": experiment, "batch": 16}
                 loss = 1.0 / (1 + step / 50) + offset + 0.02 * seed
-                values = {"loss": loss, "accuracy": 1 - loss / 2, "elbo": -100 * loss, "train_time": 0.01 * step}
+                values = {"loss": loss, "accuracy": 1 - loss / 2, "elbo": -100 * loss, "train_time": 0.01 * step,
+                          "open_rate": 0.9 - 0.002 * step}
                 rows += [_row("training", problem, est, "torch", m, values[m], **at) for m in metrics + ["train_time"]]
+    return rows
+
+
+def trajectory(problem: str = "chain", driver: str = "disarm", optimizer: str = "adam",
+               estimators: tuple[str, ...] = ("reinforce", "disarm", "st"), bias: bool = True) -> list[dict[str, Any]]:
+    """Suite "trajectory": at log-spaced steps of one training run (driven by `driver` with `optimizer`), each
+    estimator's variance (falling as the model trains) and, where a truth exists, its bias."""
+    rows = []
+    options = json.dumps({"driver": driver, "optimizer": optimizer, "lr": 0.01})
+    for est in estimators:
+        var, b, _ = GRADIENT_ESTIMATORS.get(est, (0.1, 0.0, 1.0))
+        for backend in BACKENDS:
+            for step in TRAJECTORY_STEPS:
+                v = var * 10 / (1 + step) ** 0.5 * (1.05 if backend == "jax" else 1.0)
+                at = {"step": step, "depth": 2, "batch": 4, "options": options, "experiment": "", "lr": 0.01}
+                rows.append(_row("trajectory", problem, est, backend, "variance", v, stderr=0.05 * v, **at))
+                if bias:
+                    rows.append(_row("trajectory", problem, est, backend, "bias", b, stderr=0.01, **at))
+    return rows
+
+
+def audit() -> list[dict[str, Any]]:
+    """Suite "audit": one implementation's estimator unbiased as claimed, one biased though it claims not to be
+    (on two problems), and one whose run failed."""
+    rows = []
+
+    def cell(estimator: str, problem: str, bias_sq: float, se: float, max_z: float, **extra: Any) -> None:
+        at = {"estimator_version": "fakelib==1.0+abc", "depth": 2, **extra}
+        metrics = {"bias_sq": (bias_sq, se), "variance": (0.5, float("nan")), "max_abs_z": (max_z, 4.0),
+                   "estimates": (2000.0, float("nan"))}
+        if extra.get("status", "ok") != "ok":
+            metrics = {"error": (float("nan"), float("nan"))}
+        for metric, (value, stderr) in metrics.items():
+            row = _row("audit", problem, estimator, "torch", metric, value, stderr=stderr, **at)
+            rows.append({**row, "cell_id": f"audit-{estimator}-{problem}"})
+
+    cell("fakelib/good", "chain", 1e-5, 1e-5, 1.2)
+    cell("fakelib/bad", "chain", 0.3, 0.01, 30.0)
+    cell("fakelib/bad", "toy-bernoulli", 0.2, 0.01, 12.0)
+    cell("fakelib/broken", "chain", 0.0, 0.0, 0.0, status="error", message="fakelib raised (synthetic)")
     return rows
 
 
 def write(folder: Path) -> Path:
     """Chain (depths, batch sizes, draws, layers, two gradient points), a toy problem, training for two
-    experiments and one without an experiment, a failed cell, and one corrupt file.
+    experiments and two problems without an experiment (skip-rnn with its open_rate), variance along a
+    training run, an audit, a failed cell, and one corrupt file.
 
     Speed: chain's cells carry stability verdicts, with reinforce's timings UNSTABLE_ON_CHAIN (it would
     otherwise be on the Pareto front) and a torch-compile backend beside torch and JAX; stochastic-depth's
@@ -133,8 +183,11 @@ def write(folder: Path) -> Path:
     _write(folder, "toy", _gradients("toy-bernoulli", [1], [1], [1]) + _speed("toy-bernoulli", [1], [1]),
            OLD_SCHEMA, "run-a")
     training = (_training("002-1", "bsn", ["loss", "accuracy"]) + _training("002-3", "bsn", ["loss", "accuracy"])
-                + _training("", "sbn-vae", ["loss", "elbo"]))
+                + _training("", "sbn-vae", ["loss", "elbo"])
+                + _training("", "skip-rnn", ["loss", "accuracy", "open_rate"]))
     _write(folder, "training", training, NEW_SCHEMA, "run-b")
+    _write(folder, "trajectory", trajectory(), NEW_SCHEMA, "run-b")
+    _write(folder, "audit", audit(), NEW_SCHEMA, "run-b")
     failed = [_row("gradients", "chain", "disarm", "jax", "error", float("nan"), depth=5, status="oom",
                    message="out of memory (synthetic)")]
     _write(folder, "failed", failed, OLD_SCHEMA, "run-a")

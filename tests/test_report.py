@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 
 from bench import report
-from bench.report import data, headline, style, tables
+from bench.report import caveats, data, headline, style, tables
 from bench.report.costplots import front, pareto
+from bench.report.doc import Heading
 from tests import synthetic_results
 
 pytestmark = pytest.mark.xdist_group("report")  # its module-scoped fixtures run once, on one worker
@@ -34,29 +35,73 @@ def results(tmp_path_factory) -> Path:
     return synthetic_results.write(tmp_path_factory.mktemp("results"))
 
 
+def _texts(fig) -> list[tuple]:
+    """Every piece of text a saved figure shows, with the axes it belongs to (None: the figure's title): tick
+    labels as drawn, axis labels, titles, legends."""
+    out = [(fig._suptitle, None)] if fig._suptitle is not None else []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        mine = [ax.title, ax._left_title, ax._right_title]
+        for axis in (ax.xaxis, ax.yaxis):
+            mine += style._drawn_labels(axis) + [axis.label, axis.get_offset_text()]
+        legend = ax.get_legend()
+        mine += list(legend.get_texts()) + [legend.get_title()] if legend is not None else []
+        out += [(t, ax) for t in mine]
+    return [(t, ax) for t, ax in out if t.get_visible() and t.get_text().strip()]
+
+
+def overlapping(fig) -> list[tuple[str, str]]:
+    """Texts whose boxes overlap (by more than a pixel) in the figure as last drawn: pairs of texts, and a text
+    over the plotting area of an axes it does not belong to (a label pushed into the next panel)."""
+    renderer = fig.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer).padded(-1.0), ax) for t, ax in _texts(fig)]
+    out = [(a, b) for i, (a, box, _) in enumerate(boxes) for b, other, _ in boxes[i + 1:] if box.overlaps(other)]
+    areas = [(ax, ax.get_window_extent(renderer)) for ax in fig.axes if ax.get_visible()]
+    return out + [(a, f"axes {i}") for a, box, owner in boxes for i, (ax, area) in enumerate(areas)
+                  if ax is not owner and box.overlaps(area)]
+
+
 @pytest.fixture(scope="module")
-def rendered(results, tmp_path_factory) -> tuple[Path, list[str]]:
-    """The report folder and the warnings raised while rendering it (bench.literature.findings replaced by a fake)."""
+def rendered(results, tmp_path_factory) -> tuple[Path, list[str], dict[str, list]]:
+    """The report folder, the warnings raised while rendering it (bench.literature.findings replaced by a fake)
+    and, per plot, the texts in it that overlap (checked as each figure is saved)."""
     import bench.literature.claims  # noqa: F401 - bound to the real findings module before it is faked below
 
     out = tmp_path_factory.mktemp("report")
     fake = types.ModuleType("bench.literature.findings")
     fake.compare = lambda df: FINDINGS
+    clashes: dict[str, list] = {}
+    save = style.save
+
+    def checked_save(fig, path):
+        style.declutter(fig)  # save declutters again: a no-op on a figure already clear
+        clashes[Path(path).name] = overlapping(fig)
+        return save(fig, path)
+
     with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         mp.setitem(sys.modules, "bench.literature.findings", fake)
+        mp.setattr(style, "save", checked_save)
         report.render(results, out)
-    return out, [str(w.message) for w in caught]
+    return out, [str(w.message) for w in caught], clashes
+
+
+def test_no_text_overlaps_in_any_plot(rendered):
+    _, _, clashes = rendered
+    assert len(clashes) == len(list((rendered[0] / "plots").glob("*.png")))
+    assert {name: pairs for name, pairs in clashes.items() if pairs} == {}
 
 
 def test_every_plot_is_a_valid_png(rendered):
-    out, _ = rendered
+    out = rendered[0]
     plots = sorted((out / "plots").glob("*.png"))
     names = {p.stem for p in plots}
     expected = {"depth-chain", "batch-chain", "samples-chain", "layers-chain", "layers-chain-trained",
                 "efficiency-chain", "efficiency-chain-trained", "speed-chain", "efficiency-toy-bernoulli",
                 "speed-toy-bernoulli", "training-experiment-002-1", "training-experiment-002-3",
-                "training-sbn-vae-training-at-lr-0-001"}
+                "training-sbn-vae-width-3-training-at-lr-0-001",
+                "training-skip-rnn-training-at-lr-0-001", "trajectory-chain-1", "fronts"}
     assert expected <= names, expected - names
     # plots are drawn only from data: the toy problem has one depth, one batch size, no layers
     assert not names & {"depth-toy-bernoulli", "batch-toy-bernoulli", "layers-toy-bernoulli"}
@@ -67,7 +112,7 @@ def test_every_plot_is_a_valid_png(rendered):
 
 
 def test_index_md_names_every_problem_and_plot(rendered):
-    out, _ = rendered
+    out = rendered[0]
     text = (out / "index.md").read_text()
     for heading in ["## Problem: chain", "## Problem: toy-bernoulli", "### Gradients at the trained point",
                     "## Training", "## Failed cells", "## Environment"]:
@@ -107,7 +152,7 @@ class _Page(HTMLParser):
 
 
 def test_index_html_parses_and_embeds_its_plots(rendered):
-    out, _ = rendered
+    out = rendered[0]
     page = _Page()
     page.feed((out / "index.html").read_text())
     page.close()
@@ -124,22 +169,27 @@ def test_index_html_parses_and_embeds_its_plots(rendered):
 
 
 def test_corrupt_file_is_named_in_a_warning_and_the_rest_reported(rendered):
-    out, caught = rendered
+    out, caught = rendered[0], rendered[1]
     assert any("corrupt.parquet" in w for w in caught), caught
     assert "Problem: chain" in (out / "index.md").read_text()
 
 
-def test_cli_report_exits_0(results, tmp_path):
+def test_cli_report_exits_0(tmp_path):
+    """The command line on a small folder (the whole synthetic one is rendered in-process above)."""
+    results = synthetic_results.write_old(tmp_path / "results")
+    (results / "corrupt.parquet").write_bytes(b"this is not a parquet file")
     proc = subprocess.run([sys.executable, "-m", "bench", "report", "--results", str(results), "--out",
-                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+                           str(tmp_path / "report")], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "corrupt.parquet" in proc.stderr
-    assert (tmp_path / "index.md").is_file() and (tmp_path / "index.html").is_file()
+    assert "corrupt.parquet" in proc.stderr and "Traceback" not in proc.stderr
+    assert (tmp_path / "report" / "index.md").is_file() and (tmp_path / "report" / "index.html").is_file()
 
 
-def test_empty_results_folder_still_renders(tmp_path):
-    path = report.render(tmp_path / "nothing", tmp_path / "out")
-    assert "No plots" in path.read_text() and (tmp_path / "out" / "index.html").is_file()
+def test_nothing_to_render_returns_none_and_writes_nothing(tmp_path):
+    assert report.render(tmp_path / "nothing", tmp_path / "out") is None
+    (tmp_path / "empty").mkdir()
+    assert report.render(tmp_path / "empty", tmp_path / "out") is None
+    assert not (tmp_path / "out" / "index.md").exists() and not (tmp_path / "out" / "index.html").exists()
 
 
 def test_results_without_the_training_columns_get_defaults():
@@ -239,31 +289,50 @@ def test_speed_section_shows_ratio_to_floor_and_estimate_memory_marked(rendered)
     assert "time torch-compile (s)" in chain  # the third backend beside torch and JAX
 
 
-def test_headline_lists_each_problems_front_unbiased_and_biased_apart(rendered):
-    text = (rendered[0] / "index.md").read_text()
-    assert text.index("## Headline") < text.index("## Problem:")  # it opens the report, after the title
-    assert text.index("# Monte Carlo") < text.index("## Headline")
+def _headline_rows(text: str) -> dict[str, list[str]]:
+    """The opening table's rows by problem (the first cell without its bold)."""
     head = _section(text, "## Headline")
-    chain = next(line for line in head.splitlines() if line.startswith("- **chain**"))
-    assert "(depth 3, batch 8, n_samples 1, torch cpu)" in chain
-    unbiased, biased = chain.split("unbiased: ")[1].split("; biased: ")
-    assert unbiased.startswith("disarm (var ") and "ms)" in unbiased  # alone: reinforce's timing is unstable
-    assert synthetic_results.UNSTABLE_ON_CHAIN not in chain
-    assert biased.startswith("st (var ") and "bias 0.1" in biased and "disarm" not in biased
-    views = {"chain", "stochastic-depth", "toy-bernoulli"}
-    assert {line.split("**")[1] for line in head.splitlines() if line.startswith("- **")} == views
+    table = [line for line in head.splitlines() if line.startswith("| **")]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table]
+    return {r[0].strip("*"): r for r in rows}
+
+
+def test_headline_table_opens_the_report_with_each_problems_best(rendered):
+    text = (rendered[0] / "index.md").read_text()
+    assert text.index("# Monte Carlo") < text.index("## Headline") < text.index("## Problem:")
+    rows = _headline_rows(text)
+    assert set(rows) == {"chain", "stochastic-depth", "toy-bernoulli"}
+    chain = rows["chain"]
+    assert chain[1] == "depth 3, batch 8, n_samples 1, cpu"
+    # reinforce's timings are unstable: disarm is the only unbiased one ranked (its faster backend, JAX, first)
+    assert chain[2] == "disarm · jax" and " ± " in chain[3] and chain[4] == "no other stable"
+    assert synthetic_results.UNSTABLE_ON_CHAIN not in " ".join(chain)
+    assert chain[6] == "st · jax" and chain[8].startswith("0.1 ± ")
     assert "<b>chain</b>" in (rendered[0] / "index.html").read_text()  # bold in the HTML page too
 
 
 def test_headline_says_when_a_problem_has_no_stable_speed_cell(rendered):
-    head = _section((rendered[0] / "index.md").read_text(), "## Headline")
-    shaky = next(line for line in head.splitlines() if line.startswith("- **stochastic-depth**"))
-    assert "no stable speed cell" in shaky and "6 unstable †" in shaky and "unbiased:" not in shaky
-    old = next(line for line in head.splitlines() if line.startswith("- **toy-bernoulli**"))
-    assert "no stable speed cell" in old and "unknown stability ‡" in old
-    # timings without a verdict are said to be treated as unstable once, not per table
     text = (rendered[0] / "index.md").read_text()
+    rows = _headline_rows(text)
+    assert rows["stochastic-depth"][2] == "no stable timing (6 unstable †)"
+    assert rows["toy-bernoulli"][2] == "no stable timing (6 of unknown stability ‡)"
+    # timings without a verdict are said to be treated as unstable once, not per table
     assert text.count("carry no stability verdict") == 1
+
+
+def test_the_fronts_figure_audit_and_warnings_come_before_the_details(rendered):
+    text = (rendered[0] / "index.md").read_text()
+    fronts, warned = text.index("![Pareto fronts, every problem](plots/fronts.png)"), text.index("**Warnings**")
+    assert text.index("## Headline") < fronts < warned < text.index("How to read") < text.index("## Problem:")
+    block = text[warned:text.index("How to read")]
+    assert "cells were made by code that has changed since" in block and "2 cells failed (1 error, 1 oom)" in block
+    assert "[Warnings in full](#warnings-in-full)" in block
+    assert "out of memory (synthetic)" not in block  # the messages are in the tables at the end
+    end = text[text.index("## Warnings in full"):]
+    assert "### Failed cells" in end and "out of memory (synthetic)" in end
+    assert text.index("## Environment") < text.index("## Warnings in full")
+    html = (rendered[0] / "index.html").read_text()
+    assert 'href="#warnings-in-full"' in html and 'id="warnings-in-full"' in html
 
 
 def test_results_from_before_the_stability_check_render(tmp_path):
@@ -271,7 +340,7 @@ def test_results_from_before_the_stability_check_render(tmp_path):
     path = report.render(results, tmp_path / "out")
     text = path.read_text()
     head = _section(text, "## Headline")
-    assert "no stable speed cell" in head and "carry no stability verdict" in head
+    assert "no stable timing" in head and "carry no stability verdict" in head
     assert "Not ranked by work-normalised variance" in text and "‡" in text
     assert (tmp_path / "out" / "plots" / "efficiency-chain.png").is_file()
     assert (tmp_path / "out" / "plots" / "speed-chain.png").is_file()
@@ -308,11 +377,22 @@ def test_results_older_than_the_code_are_flagged_by_suite():
                          cell(2, "gradients", "rloo", estimator_version="old"),
                          cell(3, "speed", "st", suite_version="old"),
                          cell(4, "audit", "pyro/trace-elbo", estimator_version="pyro-ppl==0+abc")])
-    stale = data.outdated(rows)
+    rows = rows.assign(status="ok")
+    stale = caveats.outdated(rows)
     assert stale[["suite", "changed", "cells", "estimators"]].values.tolist() == [
         ["gradients", "estimator", 1, "rloo"], ["speed", "suite", 1, "st"]]
-    warning = tables.outdated(stale, rows)
+    (line,) = caveats.summary(rows)[1].items
+    assert line.startswith("2 of 5 cells were made by code that has changed since (all of suite speed)")
+    full = caveats.tables(rows)
+    warning = full[full.index(Heading(3, "Results from code that has changed since")) + 1:]
     assert "2 cells were made by code that has changed since" in warning[0].text
     assert "(all of suite speed)" in warning[0].text and "gradients" not in warning[0].text
     assert warning[1].rows[0][2] == "1 of 3"
-    assert data.outdated(rows.iloc[:2]).empty and tables.outdated(data.outdated(rows.iloc[:2]), rows) == []
+    assert caveats.outdated(rows.iloc[:2]).empty and caveats.summary(rows.iloc[:2]) == []
+
+
+def test_a_problem_or_suite_this_checkout_does_not_know_is_not_compared():
+    rows = pd.DataFrame([{"cell_id": "c0", "suite": "no-such-suite", "problem": "no-such-problem",
+                          "estimator": "no-such-estimator", "backend": "torch", "estimator_version": "x",
+                          "problem_version": "y", "suite_version": "z", "status": "ok"}])
+    assert caveats.outdated(rows).changed.tolist() == ["suite"]  # only the suite's (empty) closure compares

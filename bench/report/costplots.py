@@ -12,6 +12,7 @@ from matplotlib.lines import Line2D
 from bench.report import style
 from bench.report.data import STABLE, describe, hold, mark
 from bench.report.doc import Image
+from bench.report.markup import lit
 
 
 def pareto(frame: pd.DataFrame) -> pd.DataFrame:
@@ -31,9 +32,21 @@ def _row_label(r: pd.Series) -> str:
     return f"{r.label} · {r.backend}"
 
 
-def _faces(frame: pd.DataFrame) -> list[str]:
-    """Marker faces: the estimator's colour for a stable timing, hollow for an unstable or unknown one."""
-    return [style.colour(e) if s == STABLE else "none" for e, s in zip(frame.estimator, frame.stability)]
+def _looks(frame: pd.DataFrame) -> list[dict[str, str]]:
+    """Each row's colour (shaded per variant), marker and face: hollow for an unstable or unknown timing."""
+    shades = style.variants(frame)
+    out = []
+    for r in frame.itertuples():
+        look = style.look(r.estimator, r.backend, *shades[r.estimator, r.variant])
+        out.append({"color": look["color"], "marker": look["marker"],
+                    "mfc": look["color"] if r.stability == STABLE else "white",
+                    "gid": style.series_id(r.estimator, r.variant, r.backend)})
+    return out
+
+
+def _point(ax, x: float, y: float, look: dict[str, str], **more) -> None:
+    """One marker (a Line2D, so its colour and marker can be read back), drawn above the grid."""
+    ax.plot([x], [y], ls="", ms=6, mew=1.2, zorder=3, **look, **more)
 
 
 def _hollow_note(frame: pd.DataFrame) -> list[Line2D]:
@@ -55,19 +68,18 @@ def efficiency(eff: pd.DataFrame, out: Path, name: str, title: str) -> Image | N
     bars, scatter = axes[0]
     rel = np.sqrt((frame.variance_se / frame.variance) ** 2 + (frame.time_se / frame.time) ** 2)
     # dots, not bars: a bar starts at 0, which a log axis cannot show
-    for y, r, err, face in zip(range(len(frame)), frame.itertuples(), (frame.work_variance * rel).fillna(0),
-                               _faces(frame)):
-        bars.errorbar(r.work_variance, y, xerr=err, color=style.colour(r.estimator), marker=style.marker(r.backend),
-                      ms=6, capsize=2, elinewidth=0.8, mfc=face)
-    bars.set_yticks(np.arange(len(frame)), [_row_label(r) + mark(r.stability) for r in frame.itertuples()],
-                    fontsize="small")
+    for y, r, err, look in zip(range(len(frame)), frame.itertuples(), (frame.work_variance * rel).fillna(0),
+                               _looks(frame)):
+        bars.errorbar(r.work_variance, y, xerr=err, color=look["color"], capsize=2, elinewidth=0.8, ls="")
+        _point(bars, r.work_variance, y, look)
+    bars.set_yticks(np.arange(len(frame)), [style.plain(_row_label(r) + mark(r.stability))
+                                            for r in frame.itertuples()], fontsize="small")
     style.set_scale(bars, frame.work_variance, "x", always=True)
     bars.set_xlabel(style.LABELS["work_variance"] + "\n(lower is better)")
     bars.grid(axis="x", alpha=0.3)
     frame = frame[frame.variance > 0]  # a zero-variance estimator (exact, deterministic) has no place on log axes
-    for r, face in zip(frame.itertuples(), _faces(frame)):
-        scatter.scatter(r.time, r.variance, edgecolors=style.colour(r.estimator), facecolors=face,
-                        marker=style.marker(r.backend), s=30, zorder=3)
+    for r, look in zip(frame.itertuples(), _looks(frame)):
+        _point(scatter, r.time, r.variance, look)
     on = front(frame)
     scatter.step(on.time, on.variance, where="post", color="0.4", ls=":", lw=1.2, zorder=2)
     style.set_scale(scatter, frame.time, "x")
@@ -76,12 +88,12 @@ def efficiency(eff: pd.DataFrame, out: Path, name: str, title: str) -> Image | N
     scatter.set_ylabel(style.LABELS["variance"])
     scatter.grid(alpha=0.3)
     style.legend(scatter, frame, [Line2D([], [], color="0.4", ls=":", label="Pareto front (stable timings)"),
-                                  *_hollow_note(frame)])
-    fig.suptitle(title)
+                                  *_hollow_note(frame)], lines=False)
+    fig.suptitle(style.plain(title))
     style.save(fig, out / f"{name}.png")
-    on_front = ", ".join(_row_label(r) for r in on.itertuples())
-    left = ", ".join(_row_label(r) + mark(r.stability) for r in frame[frame.stability != STABLE].itertuples())
-    return Image(f"plots/{name}.png", title,
+    on_front = ", ".join(lit(_row_label(r)) for r in on.itertuples())
+    left = ", ".join(lit(_row_label(r) + mark(r.stability)) for r in frame[frame.stability != STABLE].itertuples())
+    return Image(f"plots/{name}.png", lit(title),
                  f"Held fixed: {describe(held)}. On the Pareto front (no other is both faster and lower-variance, "
                  f"among stable timings): {on_front or 'none'}. "
                  + (f"Hollow, unstable (†) or of unknown stability (‡), so left off the front: {left}. " if left
@@ -91,6 +103,7 @@ def efficiency(eff: pd.DataFrame, out: Path, name: str, title: str) -> Image | N
 
 SPEED_PANELS = ["time", "time_ratio_to_floor", "estimate_memory", "compile_time", "peak_host_memory",
                 "peak_device_memory"]
+SPEED_COLUMNS = 3
 TIMED = {"time", "time_ratio_to_floor"}  # the panels the stability verdict is about
 # labels the style module may not have yet; its own win where it has them
 LABELS = {"time_ratio_to_floor": "time / floor (deterministic pass)", "estimate_memory": "one estimate's memory (MiB)",
@@ -105,30 +118,36 @@ def speed(speeds: pd.DataFrame, out: Path, name: str, title: str) -> Image | Non
     if not panels:
         return None
     devices = sorted(frame.device.unique())
-    frame = frame.assign(_row=frame.label + (" · " + frame.device if len(devices) > 1 else ""))
+    frame = frame.assign(row_=frame.label + (" · " + frame.device if len(devices) > 1 else ""), i_=range(len(frame)))
+    looks = _looks(frame)
     rows = [r for e in style.estimator_order(list(frame.estimator))
-            for r in sorted(frame[frame.estimator == e]._row.unique())]
+            for r in sorted(frame[frame.estimator == e].row_.unique())]
     backends = style.backend_order(list(frame.backend))
     offsets = np.linspace(-0.2, 0.2, len(backends)) if len(backends) > 1 else [0.0]
-    fig, axes = style.figure(1, len(panels), width=4.0, height=max(3.0, 0.3 * len(rows) + 1.2))
-    for ax, metric in zip(axes[0], panels):
+    # at most three panels a row: six side by side shrink to unreadable on a page 1200 pixels wide
+    cols = min(SPEED_COLUMNS, len(panels))
+    fig, axes = style.figure(-(-len(panels) // cols), cols, width=4.0, height=max(3.0, 0.3 * len(rows) + 1.2))
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for i, (ax, metric) in enumerate(zip(axes.flat, panels)):
         scale = 1 / style.MIB if "memory" in metric else 1.0
         for backend, dy in zip(backends, offsets):
             part = frame[(frame.backend == backend) & frame[metric].notna()]
-            colours = [style.colour(e) for e in part.estimator]
-            ax.scatter(part[metric] * scale, [rows.index(r) + dy for r in part._row], marker=style.marker(backend),
-                       s=30, zorder=3, edgecolors=colours, facecolors=_faces(part) if metric in TIMED else colours)
+            for r in part.itertuples():
+                look = looks[r.i_] if metric in TIMED else {**looks[r.i_], "mfc": looks[r.i_]["color"]}
+                _point(ax, getattr(r, metric) * scale, rows.index(r.row_) + dy, look)
         if metric == "time_ratio_to_floor":
             ax.axvline(1.0, color="0.5", lw=0.8, ls=":")  # the floor itself
-        ax.set_yticks(range(len(rows)), rows if ax is axes[0][0] else [""] * len(rows), fontsize="small")
+        ax.set_yticks(range(len(rows)), [style.plain(r) for r in rows] if i % cols == 0 else [""] * len(rows),
+                      fontsize="small")
         ax.set_ylim(len(rows) - 0.5, -0.5)
         style.set_scale(ax, frame[metric] * scale, "x")
         ax.set_xlabel(LABELS.get(metric, metric))
         ax.grid(axis="x", alpha=0.3)
-    style.legend(axes[0][-1], frame, _hollow_note(frame))
-    fig.suptitle(title)
+    style.legend(axes[0][-1], frame, _hollow_note(frame), lines=False)
+    fig.suptitle(style.plain(title))
     style.save(fig, out / f"{name}.png")
-    return Image(f"plots/{name}.png", title,
+    return Image(f"plots/{name}.png", lit(title),
                  f"Held fixed: {describe(held)}. Compile time is apart from the time per estimate; the floor is the "
                  "same model's gradient with every stochastic node replaced by its mean (no sampling); one "
                  "estimate's memory is the peak of what a single estimate allocates; host memory is the worker "

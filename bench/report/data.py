@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.store.parquet import read_meta, read_results
+from bench.report import files, labels
+from bench.report.markup import lit
 
 GRADIENT_METRICS = ["bias", "bias_sq", "variance", "mse", "snr", "cosine"]
 SPEED_METRICS = ["time", "time_iqr", "compile_time", "peak_host_memory", "peak_device_memory", "time_ratio_to_floor",
                  "floor_time", "ratio_iqr", "stable", "threads", "load", "estimate_memory"]
-TRAINING_METRICS = ["loss", "accuracy", "elbo"]
+# the held-out metrics every problem declares (bench.problems.PROBLEMS[p].metrics), after the loss
+TRAINING_METRICS = list(labels.metrics())
 # A configuration: what stays fixed while seeds vary. `variant` is the options other than the gradient point.
 CONFIG = ["view", "problem", "problem_params", "estimator", "variant", "label", "backend", "device", "depth",
           "batch_size", "n_samples"]
@@ -55,18 +57,11 @@ def _compact(d: dict[str, Any]) -> str:
 
 
 def _views(df: pd.DataFrame) -> pd.Series:
-    """The problem's name, plus the parameters that differ when one problem ran with several parameter sets."""
+    """The problem's name, plus the parameters that differ from its defaults (bench.report.labels)."""
     out = df.problem.astype(object).copy()
-    measured = df[df.suite != "audit"] if "suite" in df else df  # the audit has its own table, at its own sizes
-    for problem, part in measured.groupby("problem"):
-        variants = part.problem_params.unique()
-        if len(variants) < 2:
-            continue
-        parsed = {p: parse_options(p) for p in variants}
-        keys = sorted({k for d in parsed.values() for k in d})
-        varying = [k for k in keys if len({json.dumps(d.get(k)) for d in parsed.values()}) > 1]
-        names = {p: f"{problem} ({_compact({k: d.get(k) for k in varying})})" for p, d in parsed.items()}
-        out[part.index] = part.problem_params.map(names)
+    for problem, part in df.groupby("problem"):
+        names = labels.views(str(problem), [str(p) for p in part.problem_params.unique()])
+        out[part.index] = part.problem_params.astype(str).map(names)
     return out.astype(str)
 
 
@@ -86,18 +81,12 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def load(folder: Path) -> Results:
-    """Every readable file's rows and metadata; read_results names each unreadable file in a warning."""
-    rows = normalise(read_results(folder))
-    metas = []
-    for path in sorted(Path(folder).rglob("*.parquet")):
-        try:
-            metas.append(read_meta(path))
-        except Exception:  # noqa: BLE001 - read_results has already warned about this file
-            continue
-    return Results(rows, metas)
+    """Every bench results file's rows and metadata; each file skipped is named in a warning (bench.report.files)."""
+    rows, metas = files.read(folder)
+    return Results(normalise(rows), metas)
 
 
-def _wide(rows: pd.DataFrame, metrics: list[str], extra: list[str]) -> pd.DataFrame:
+def wide(rows: pd.DataFrame, metrics: list[str], extra: list[str]) -> pd.DataFrame:
     """One row per configuration (+extra keys), seeds averaged; a mean's stderr combines the seeds' stderrs."""
     keys = CONFIG + extra
     ok = rows[(rows.status == "ok") & rows.metric.isin(metrics)]
@@ -110,20 +99,20 @@ def _wide(rows: pd.DataFrame, metrics: list[str], extra: list[str]) -> pd.DataFr
     per = per.assign(se=np.sqrt(per.se2) / per.n).drop(columns=["se2", "n"])
     per.loc[~per.has_se, "se"] = np.nan
     per = per.drop(columns="has_se")
-    wide = per.unstack("metric")
-    wide.columns = [m if stat == "value" else f"{m}_se" for stat, m in wide.columns]
+    out = per.unstack("metric")
+    out.columns = [m if stat == "value" else f"{m}_se" for stat, m in out.columns]
     for m in metrics:
         for c in (m, f"{m}_se"):
-            if c not in wide:
-                wide[c] = np.nan
-    return wide.reset_index()
+            if c not in out:
+                out[c] = np.nan
+    return out.reset_index()
 
 
 def gradients(rows: pd.DataFrame) -> pd.DataFrame:
     """Gradient metrics per configuration, gradient point and parameter group; the papers' claims' cells
     (tagged with their claim) have their own table, so they never double a configuration of the grid."""
     own = rows.experiment.fillna("") == "" if "experiment" in rows else True
-    return _wide(rows[(rows.suite == "gradients") & own], GRADIENT_METRICS, ["point", "param_group"])
+    return wide(rows[(rows.suite == "gradients") & own], GRADIENT_METRICS, ["point", "param_group"])
 
 
 def stability(frame: pd.DataFrame) -> pd.Series:
@@ -142,8 +131,8 @@ def mark(verdict: str) -> str:
 
 def speed(rows: pd.DataFrame) -> pd.DataFrame:
     """Speed metrics per configuration, with `stability` (STABLE / UNSTABLE / UNKNOWN)."""
-    wide = _wide(rows[rows.suite == "speed"], SPEED_METRICS, [])
-    return wide.assign(stability=stability(wide))
+    frame = wide(rows[rows.suite == "speed"], SPEED_METRICS, [])
+    return frame.assign(stability=stability(frame))
 
 
 def efficiency(grads: pd.DataFrame, speeds: pd.DataFrame) -> pd.DataFrame:
@@ -208,63 +197,5 @@ def varies(frame: pd.DataFrame, column: str) -> bool:
 
 
 def describe(held: dict[str, str]) -> str:
-    return ", ".join(f"{k} = {v}" for k, v in held.items())
-
-
-VERSION_COLUMNS = ["estimator_version", "problem_version", "suite_version"]
-
-
-def mixed_versions(rows: pd.DataFrame) -> pd.DataFrame:
-    """(suite, problem, estimator, backend) whose cells carry more than one set of code versions."""
-    present = [c for c in VERSION_COLUMNS if c in rows]
-    if rows.empty or not present:
-        return pd.DataFrame(columns=["suite", "problem", "estimator", "backend", "versions", "cells"])
-    cells = rows.drop_duplicates("cell_id").fillna({c: "?" for c in present})
-    cells = cells.assign(code=cells[present].astype(str).agg("/".join, axis=1))
-    out = []
-    for (suite, problem, estimator, backend), part in cells.groupby(["suite", "problem", "estimator", "backend"]):
-        if part.code.nunique() > 1:
-            counts = part.code.value_counts()
-            out.append({"suite": suite, "problem": problem, "estimator": estimator, "backend": backend,
-                        "versions": ", ".join(counts.index), "cells": ", ".join(map(str, counts.values))})
-    return pd.DataFrame(out, columns=["suite", "problem", "estimator", "backend", "versions", "cells"])
-
-
-OUTDATED_COLUMNS = ["suite", "changed", "cells", "estimators", "problems"]
-
-
-def outdated(rows: pd.DataFrame) -> pd.DataFrame:
-    """Cells whose stored code versions differ from this checkout's, by suite and by what changed.
-
-    The same comparison `--resume` makes. An estimator or problem this process does not know (an audited
-    library's adapter, a plug-in not installed) is not compared; a cell without versions predates them."""
-    from bench.problems import PROBLEMS
-    from bench.store import versions
-    from estimators import catalog
-
-    if rows.empty or not set(VERSION_COLUMNS) <= set(rows):
-        return pd.DataFrame(columns=OUTDATED_COLUMNS)
-    cells = rows.drop_duplicates("cell_id")
-    keys = ["suite", "problem", "estimator", "backend", *VERSION_COLUMNS]
-    groups = cells.groupby(keys, dropna=False).size()
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for (suite, problem, estimator, backend, *stored), n in groups.items():
-        if all(pd.isna(v) for v in stored):
-            changed = "none recorded (written before code versions)"
-        else:
-            known = ("estimator",) * (estimator in catalog.names()) + ("problem",) * (problem in PROBLEMS) + ("suite",)
-            changed = " and ".join(versions.changed(dict(zip(VERSION_COLUMNS, stored)), suite, problem, estimator,
-                                                    backend, known))
-        if changed:
-            entry = found.setdefault((suite, changed), {"cells": 0, "estimators": set(), "problems": set()})
-            entry["cells"] += int(n)
-            entry["estimators"].add(estimator)
-            entry["problems"].add(problem)
-    return pd.DataFrame([{"suite": suite, "changed": changed, "cells": e["cells"],
-                          "estimators": ", ".join(sorted(e["estimators"])),
-                          "problems": ", ".join(sorted(e["problems"]))}
-                         for (suite, changed), e in sorted(found.items())], columns=OUTDATED_COLUMNS)
-
-
-def failed(rows: pd.DataFrame) -> pd.DataFrame:
-    return rows[rows.status != "ok"].drop_duplicates("cell_id")
+    """What a plot or table holds fixed, as block text (the values are from results: literal)."""
+    return ", ".join(f"{k} = {lit(v)}" for k, v in held.items())

@@ -1,7 +1,8 @@
 """The report as a list of blocks, rendered twice: as Markdown (index.md) and as HTML (index.html).
 
 Building one document and rendering it two ways keeps the two pages identical in content. Text may hold three
-inline forms, `code`, **bold** and [text](link); both renderers understand them and nothing else.
+inline forms, `code`, **bold** and [text](link), and backslash escapes; both renderers understand them and
+nothing else (bench.report.markup). Text from results enters only through `markup.lit` or `markup.code`.
 """
 
 from __future__ import annotations

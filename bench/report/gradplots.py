@@ -16,6 +16,7 @@ from matplotlib.lines import Line2D
 from bench.report import style
 from bench.report.data import STABLE, describe, hold, varies
 from bench.report.doc import Image
+from bench.report.markup import lit
 
 GRADIENT_FIXED = ("device", "depth", "batch_size", "n_samples")
 SPEED_FIXED = ("device", "depth", "batch_size", "n_samples")
@@ -47,20 +48,22 @@ def against(overall: pd.DataFrame, speeds: pd.DataFrame, x: str, out: Path, name
     hollow = [Line2D([], [], color="0.3", marker="o", ls="", markerfacecolor="white",
                      label="hollow: unstable or unknown\ntiming")] if shaky else []
     style.legend(axes[0][-1], pd.concat([p[0] for p in panels]), hollow)
-    fig.suptitle(title)
+    fig.suptitle(style.plain(title))
     style.save(fig, out / f"{name}.png")
     fixed = "; ".join(f"{m}: {describe(h)}" for _, m, h in panels if h)
     note = " Hollow time markers: unstable or unknown-stability timings." if shaky else ""
-    return Image(f"plots/{name}.png", title, f"Error bars: ±1 standard error. Held fixed — {fixed}.{note}")
+    return Image(f"plots/{name}.png", lit(title), f"Error bars: ±1 standard error. Held fixed — {fixed}.{note}")
 
 
 def _hollow_unstable(ax: Axes, frame: pd.DataFrame, x: str) -> None:
     """Over the line's markers, a white-faced one at each unstable or unknown timing: the point stays on its
     line (the trend is still worth seeing) but reads as not to be trusted."""
+    shades = style.variants(frame)
     shaky = frame[frame.stability != STABLE]
-    for (estimator, backend), part in shaky.groupby(["estimator", "backend"]):
-        ax.scatter(part[x].to_numpy(float), part.time.to_numpy(float), marker=style.marker(backend), s=22,
-                   facecolors="white", edgecolors=style.colour(estimator), linewidths=1.2, zorder=4)
+    for (estimator, variant, backend), part in shaky.groupby(["estimator", "variant", "backend"]):
+        look = style.look(estimator, backend, *shades[estimator, variant])
+        ax.plot(part[x].to_numpy(float), part.time.to_numpy(float), ls="", marker=look["marker"], ms=4.5,
+                mfc="white", mec=look["color"], mew=1.2, zorder=4)
 
 
 def _layer(name: str) -> int | None:
@@ -86,8 +89,8 @@ def layers(grads: pd.DataFrame, out: Path, name: str, title: str) -> Image | Non
     ax.set_ylabel(style.LABELS["variance"])
     ax.grid(alpha=0.3)
     style.legend(ax, per)
-    fig.suptitle(title)
+    fig.suptitle(style.plain(title))
     style.save(fig, out / f"{name}.png")
     depth = int(per.depth.iloc[0])
-    return Image(f"plots/{name}.png", title,
+    return Image(f"plots/{name}.png", lit(title),
                  f"Depth {depth}; held fixed: {describe(held)}. Error bars: ±1 standard error.")

@@ -1,28 +1,35 @@
-"""The report's opening answer: per problem, which estimators are worth their time.
+"""The report's opening answer: per problem, which estimator buys the most gradient quality per second.
 
-One line per problem names the estimators on the variance-against-time Pareto front, unbiased and biased apart
-(each front drawn among its own kind: a biased estimator's low variance says nothing about an unbiased one's
-worth), from stable timings only, at the configuration the problem's section holds fixed (`data.hold`, as
-the cost plot does) and on one backend, all of them named in the line. A problem without a stable speed cell
-there says so instead of being left out.
+One row per problem, at the configuration its section holds fixed (`data.hold`, as the cost plot does): the
+unbiased estimator with the least work-normalised variance (variance × time per estimate, the variance left
+after spending one second of compute) and the runner-up, and the biased one with the least, beside its bias.
+Every figure carries its standard error and its estimator its backend. Only stable timings are ranked on, and
+zero-variance estimators (exact enumeration, the deterministic pass) are left out: they are references, not
+contenders. A problem without a stable speed cell there says why instead of being left out.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pandas as pd
 
-from bench.report import style
-from bench.report.costplots import front
 from bench.report.data import STABLE, UNKNOWN, UNSTABLE, hold
-from bench.report.doc import Block, Bullets, Heading, Para
+from bench.report.doc import Block, Heading, Para, Table
+from bench.report.markup import lit
 from estimators import catalog
 
 FIXED = ("device", "depth", "batch_size", "n_samples")
-INTRO = ("Per problem: the estimators on the variance-against-time Pareto front (none other of their kind is both "
-         "faster and lower-variance), unbiased and biased apart, each with its variance (trace of the covariance of "
-         "one gradient estimate) and its median time per estimate; a biased one's bias too. Variance comes from "
-         "the gradients suite, time from the speed suite on the same configuration, stable timings only; the "
-         "configuration is the one the problem's section holds fixed.")
+COLUMNS = ["problem", "configuration", "best unbiased", "variance × time", "runner-up", "variance × time",
+           "best biased", "variance × time", "bias"]
+NUMERIC = [False, False, False, True, False, True, False, True, True]
+INTRO = ("Per problem, at the configuration its section holds fixed: the unbiased estimator with the least "
+         "variance × time per estimate (work-normalised variance, in grad² · s: the variance left after spending "
+         "the same compute; lower is better) and the runner-up, and the biased estimator with the least, with its "
+         "bias ‖mean − truth‖. Figures are `value ± standard error`; each estimator is named with its backend. "
+         "Variance comes from the gradients suite, time from the speed suite on the same configuration, stable "
+         "timings only; exact and deterministic (zero-variance) estimators are references, not ranked.")
 
 
 def seconds(t: float) -> str:
@@ -44,58 +51,93 @@ def sci(v: float) -> str:
     return mantissa + (f"e{int(exponent)}" if exponent else "")
 
 
+def with_se(value: Any, se: Any) -> str:
+    if value is None or pd.isna(value):
+        return "n/a"
+    return sci(value) + ("" if se is None or pd.isna(se) else f" ± {sci(se)}")
+
+
 def unbiased(estimator: str) -> bool:
     """The catalog's word; an estimator outside it is not claimed unbiased."""
     return estimator in catalog.names() and catalog.spec(estimator).unbiased
 
 
-def _entries(frame: pd.DataFrame, biased: bool) -> str:
-    on = front(frame)
-    if on.empty:
-        return "none timed" if frame.empty else "none with positive variance"
-    bias = (lambda r: f", bias {sci(r.bias)}" if pd.notna(r.bias) else "") if biased else (lambda r: "")
-    return ", ".join(f"{r.label} (var {sci(r.variance)}{bias(r)}, {seconds(r.time)})" for r in on.itertuples())
+def work_se(frame: pd.DataFrame) -> pd.Series:
+    """Standard error of variance × time from the two relative errors (independent measurements)."""
+    rel = np.sqrt((frame.variance_se / frame.variance) ** 2 + (frame.time_se / frame.time) ** 2)
+    return frame.work_variance * rel
 
 
-def _backend(stable: pd.DataFrame) -> str:
-    """The backend with the most stable timings at the held configuration (ties: torch, JAX, then by name)."""
-    counts = stable.backend.value_counts()
-    return next(b for b in style.backend_order(list(counts.index)) if counts[b] == counts.max())
-
-
-def line(view: str, overall: pd.DataFrame, eff: pd.DataFrame) -> str:
-    """The headline for one problem: `overall` its gradients' "all" group, `eff` its gradients joined with time."""
-    name = f"**{view}**"
+def standard(overall: pd.DataFrame, eff: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str], str]:
+    """A problem's rows at its standard configuration (its first gradient point, init before trained; the
+    dimensions the section holds fixed), what is held, and the point."""
     if overall.empty:
-        return f"{name} — no gradient results to set time against: no stable speed cell is on a front."
+        return eff.iloc[0:0], {}, ""
     point = sorted(overall.point.unique(), key=lambda p: (p != "init", p))[0]
-    at = "" if point == "init" else f", {point} point"
     frame, held = hold(eff[eff.point == point], [], FIXED)
+    return frame, held, point
+
+
+def configuration(held: dict[str, str], point: str) -> str:
+    if not held:
+        return "—"
+    text = f"depth {held['depth']}, batch {held['batch_size']}, n_samples {held['n_samples']}, {held['device']}"
+    return lit(text + ("" if point in ("init", "") else f", {point} point"))
+
+
+def contenders(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Unbiased and biased rows that may be ranked (stable timing, positive variance), best first."""
+    ranked = frame[(frame.stability == STABLE) & (frame.variance > 0)]
+    ranked = ranked.assign(work_se=work_se(ranked)).sort_values(["work_variance", "label", "backend"])
+    kind = ranked.estimator.map(unbiased).astype(bool)
+    return ranked[kind], ranked[~kind]
+
+
+def _name(r: Any) -> str:
+    return f"{lit(r.label)} · {lit(r.backend)}"
+
+
+def _why(frame: pd.DataFrame, overall: pd.DataFrame) -> str:
+    """Why a problem has no answer: no gradients, no speed cell on their configuration, or no stable timing."""
+    if overall.empty:
+        return "no gradient results"
     if frame.empty:
-        return f"{name} — no stable speed cell: no speed cell was measured on the gradients' configurations."
-    config = f"depth {held['depth']}, batch {held['batch_size']}, n_samples {held['n_samples']}"
-    stable = frame[frame.stability == STABLE]
-    if stable.empty:
-        counts = frame.stability.value_counts()
-        why = ", ".join(f"{counts[v]} {text}" for v, text in ((UNSTABLE, "unstable †"),
-                                                               (UNKNOWN, "of unknown stability ‡")) if v in counts)
-        return (f"{name} ({config}, {held['device']}{at}) — no stable speed cell at this configuration ({why}): "
-                "no estimator is placed on the front.")
-    backend = _backend(stable)
-    part = stable[stable.backend == backend]
-    kind = part.estimator.map(unbiased).astype(bool)
-    return (f"{name} ({config}, {backend} {held['device']}{at}) — unbiased: {_entries(part[kind], False)}; "
-            f"biased: {_entries(part[~kind], True)}.")
+        return "no speed cell on the gradients' configurations"
+    counts = frame.stability.value_counts()
+    parts = [f"{counts[v]} {text}" for v, text in ((UNSTABLE, "unstable †"), (UNKNOWN, "of unknown stability ‡"))
+             if v in counts]
+    return "no stable timing" + (f" ({', '.join(parts)})" if parts else " with positive variance")
+
+
+def row(view: str, overall: pd.DataFrame, eff: pd.DataFrame) -> list[str]:
+    """The table's row for one problem: `overall` its gradients' "all" group, `eff` gradients joined with time."""
+    frame, held, point = standard(overall, eff)
+    good, bad = contenders(frame)
+    first = [f"**{lit(view)}**", configuration(held, point)]
+    if good.empty and bad.empty:
+        return first + [_why(frame, overall)] + ["—"] * 6
+    cells = []
+    best = good.iloc[0] if len(good) else None
+    runner = good[good.label != best.label].iloc[0] if best is not None and (good.label != best.label).any() \
+        else None
+    for r, missing in ((best, "none stable"), (runner, "no other stable")):
+        cells += [_name(r), with_se(r.work_variance, r.work_se)] if r is not None else [missing, "—"]
+    if len(bad):
+        b = bad.iloc[0]
+        cells += [_name(b), with_se(b.work_variance, b.work_se), with_se(b.bias, b.bias_se)]
+    else:
+        cells += ["none stable", "—", "—"]
+    return first + cells
 
 
 def blocks(grads: pd.DataFrame, speeds: pd.DataFrame, eff: pd.DataFrame) -> list[Block]:
-    """The headline section: an intro, one line per problem, and (once) a note on timings of unknown stability."""
+    """The opening answer: an intro, one row per problem, and (once) a note on timings of unknown stability."""
     views = sorted(set(grads.view) | set(speeds.view))
     if not views:
         return []
     overall = grads[grads.param_group == "all"]
-    lines = [line(v, overall[overall.view == v], eff[eff.view == v]) for v in views]
-    out: list[Block] = [Heading(2, "Headline"), Para(INTRO), Bullets(lines)]
+    rows = [row(v, overall[overall.view == v], eff[eff.view == v]) for v in views]
+    out: list[Block] = [Heading(2, "Headline"), Para(INTRO), Table(COLUMNS, rows, NUMERIC)]
     unknown = int((speeds.stability == UNKNOWN).sum()) if len(speeds) else 0
     if unknown:
         out.append(Para(f"{unknown} of {len(speeds)} speed configurations carry no stability verdict (their "

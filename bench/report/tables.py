@@ -1,4 +1,6 @@
-"""The report's tables, as Table blocks: rankings, torch beside JAX, seed findings, failed cells, environment."""
+"""The report's tables, as Table blocks: rankings, torch beside JAX, speed, seed findings, claims, environment.
+
+Every value from results goes in through `markup.lit` (or `markup.code`): it is text, never markup."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import pandas as pd
 
 from bench.report import style
 from bench.report.data import STABLE, UNKNOWN, UNSTABLE, describe, hold, mark
-from bench.report.doc import Block, Bullets, Para, Table
+from bench.report.doc import Block, Para, Table
+from bench.report.markup import code, lit
 
 FIXED = ("device", "depth", "batch_size", "n_samples")
 
@@ -54,7 +57,7 @@ def rankings(overall: pd.DataFrame, eff: pd.DataFrame) -> list[Block]:
     columns += ["time / estimate (s)", "variance × time (grad²·s)"] if len(has_time) else []
 
     def table(frame: pd.DataFrame, ranks: list[str]) -> Table:
-        rows = [[rank, r.label, r.backend, fmt(r.mse, r.mse_se), fmt(r.bias, r.bias_se),
+        rows = [[rank, lit(r.label), lit(r.backend), fmt(r.mse, r.mse_se), fmt(r.bias, r.bias_se),
                  fmt(r.variance, r.variance_se), fmt(r.snr, r.snr_se), fmt(r.cosine, r.cosine_se)]
                 + ([timed(r.time, r.stability), timed(r.work_variance, r.stability)] if len(has_time) else [])
                 for rank, r in zip(ranks, frame.itertuples())]
@@ -69,9 +72,10 @@ def rankings(overall: pd.DataFrame, eff: pd.DataFrame) -> list[Block]:
         text = ("Ranked by work-normalised variance (variance × time per estimate: the variance one second of "
                 "compute buys, lower is better), stable timings only")
         text += (": unstable (†) or unknown-stability (‡) timings follow, unranked." if len(rest) else ":")
-        if stable.empty:
-            text = ("Not ranked by work-normalised variance: no timing at this configuration was stable "
-                    "(† unstable, ‡ unknown stability); the figures, for reference:")
+        if stable.empty:  # the table above already holds every figure: a second copy would only repeat it
+            return out + [Para("Not ranked by work-normalised variance: no timing at this configuration was "
+                               "stable († unstable, ‡ unknown stability); the times and variance × time above are "
+                               "for reference only.")]
         out += [Para(text), table(pd.concat([stable, rest]), [str(i + 1) for i in range(len(stable))]
                                   + ["–"] * len(rest))]
     return out
@@ -112,14 +116,16 @@ def backends(overall: pd.DataFrame, speeds: pd.DataFrame) -> list[Block]:
         tj, sj = _clock(times, "jax", lab, "time")
         cj, _ = _clock(times, "jax", lab, "compile_time")
         ratio = tt / tj if tt is not None and tj and pd.notna(tt) else None
-        row = [lab, fmt(t.variance, t.variance_se), fmt(j.variance, j.variance_se), fmt(t.bias, t.bias_se),
-               fmt(j.bias, j.bias_se), timed(tt, st), timed(tj, sj), fmt(cj), timed(ratio, _worst(st, sj))]
+        row = [lit(lab), fmt(t.variance, t.variance_se), fmt(j.variance, j.variance_se), fmt(t.bias, t.bias_se),
+               fmt(j.bias, j.bias_se)]
+        row += [timed(tt, st), timed(tj, sj), fmt(cj), timed(ratio, _worst(st, sj))] if len(times) else []
         if compiled:
             tc, sc = _clock(times, "torch-compile", lab, "time")
             row.append(timed(tc, sc))
         rows.append(row)
-    columns = ["estimator", "variance torch", "variance JAX", "bias torch", "bias JAX", "time torch (s)",
-               "time JAX (s)", "JAX compile (s)", "time torch / JAX"] + (["time torch-compile (s)"] if compiled else [])
+    columns = ["estimator", "variance torch", "variance JAX", "bias torch", "bias JAX"]
+    columns += ["time torch (s)", "time JAX (s)", "JAX compile (s)", "time torch / JAX"] if len(times) else []
+    columns += ["time torch-compile (s)"] if compiled else []
     note = f"Torch (eager) beside JAX (jit-compiled). Gradients: {describe(held_g)}"
     note += f"; times: {describe(held_s)}." if held_s else "; no speed results."
     if len(times) and (times.stability != STABLE).any():
@@ -140,11 +146,14 @@ def speed(speeds: pd.DataFrame) -> list[Block]:
     rows = []
     for r in frame.itertuples():
         mib = r.estimate_memory / style.MIB if pd.notna(r.estimate_memory) else None
-        row = [r.label, r.backend, r.device, timed(r.time, r.stability, r.time_se),
+        row = [lit(r.label), lit(r.backend), lit(r.device), timed(r.time, r.stability, r.time_se),
                timed(r.time_ratio_to_floor, r.stability, r.time_ratio_to_floor_se), timed(r.floor_time, r.stability),
                fmt(mib), fmt(r.compile_time)]
         row += [fmt(r.recompilations)] if recompiles else []
         rows.append(row + [r.stability + mark(r.stability)])
+    # a figure no row has (the floor, memory: not measured before the speed suite's rewrite) is left out
+    keep = [i for i, c in enumerate(columns) if i < 3 or c == "timing" or any(row[i] != "n/a" for row in rows)]
+    columns, rows = [columns[i] for i in keep], [[row[i] for i in keep] for row in rows]
     text = (f"Speed ({describe(held)}): time per estimate ± standard error, its ratio to the floor (the same "
             "model's gradient with every stochastic node replaced by its mean, no sampling) and the memory one "
             "estimate allocates.")
@@ -158,13 +167,13 @@ def findings(rows: pd.DataFrame) -> list[Block]:
     try:
         from bench.literature.findings import compare
     except ImportError:
-        return [Para("_The seed-findings comparison needs `bench.literature.findings`, which this checkout lacks._")]
+        return [Para("The seed-findings comparison needs `bench.literature.findings`, which this checkout lacks.")]
     table = compare(rows)
     if table.empty:
-        return [Para("_No seed findings could be compared with these results._")]
+        return [Para("No seed findings could be compared with these results.")]
     columns = ["seed", "experiment", "seed_conclusion", "suite_finding", "agrees"]
     return [Table(["seed", "experiment", "seed's conclusion", "suite's finding", "agrees"],
-                  [[str(v) for v in r] for r in table[columns].itertuples(index=False)])]
+                  [[lit(v) for v in r] for r in table[columns].itertuples(index=False)])]
 
 
 def claims(rows: pd.DataFrame) -> list[Block]:
@@ -173,70 +182,18 @@ def claims(rows: pd.DataFrame) -> list[Block]:
 
     table = compare(rows)
     if (table.agrees == "n/a").all():
-        return [Para("_No paper's claim could be checked with these results (`bench run gradients` with a preset "
-                     "runs their cells)._")]
+        return [Para("No paper's claim could be checked with these results (`bench run gradients` with a preset "
+                     "runs their cells).")]
     columns = ["seed", "experiment", "seed_conclusion", "suite_finding", "agrees"]
     return [Para("Each claim's arms run at one small size with an exact truth (bench/literature/claims.py); a "
                  "claim holds when every ordering it states is beyond two standard errors of the difference. The "
                  "metric is the whole gradient's, averaged over backends."),
             Table(["paper", "claim", "paper's claim", "suite's finding", "agrees"],
-                  [[str(v) for v in r] for r in table[columns].itertuples(index=False)])]
+                  [[lit(v) for v in r] for r in table[columns].itertuples(index=False)])]
 
 
-def audit(rows: pd.DataFrame) -> list[Block]:
-    """Other libraries' estimators against exact truths (bench.audit): the table, then what it found wrong."""
-    from bench.audit.table import COLUMNS, NUMERIC, audit_rows, cells_of
-
-    table = audit_rows(rows)
-    if not len(table):
-        return [Para("_No audit results here (`python -m bench audit` writes them to results/<machine>/audit/)._")]
-    wrong = table[table.verdict.str.startswith(("BIASED", "failed"))]
-    found = [f"**{r.estimator}** on {r.problem}: {r.verdict} (max |z| {r.max_z:.1f}, bound {r.bound:.1f}); "
-             f"reproduce: `{r.command}`"
-             if r.verdict.startswith("BIASED") else f"**{r.estimator}** on {r.problem}: {r.verdict}; reproduce: "
-             f"`{r.command}`" for r in wrong.itertuples()]
-    right = table[table.verdict == "unbiased, as claimed"]
-    return [Para(f"Each implementation samples the problem by itself (a black box, bench/audit/) and its estimates "
-                 f"meet the exact gradient in two z-tests: bias_sq / SE, the test every gradients cell carries, and "
-                 f"the verdict's, the largest per-coordinate |z| against its Bonferroni bound (a false alarm once in "
-                 f"a thousand cells). {len(right)} of {len(table)} rows are unbiased as claimed."),
-            Table(COLUMNS, cells_of(table), NUMERIC),
-            Bullets(found) if found else Para("Nothing found wrong: every implementation that claims to be "
-                                              "unbiased is, within the test's power, and every run completed.")]
-
-
-def failed(cells: pd.DataFrame) -> list[Block]:
-    if cells.empty:
-        return [Para("None: every cell finished.")]
-    columns = ["status", "suite", "problem", "estimator", "backend", "device", "depth", "batch_size", "n_samples",
-               "seed", "message"]
-    return [Table(columns, [[str(getattr(r, c)) for c in columns] for r in cells.itertuples()])]
-
-
-def mixed_versions(mixed: pd.DataFrame) -> list[Block]:
-    """A warning when one (suite, problem, estimator, backend) has results from several code versions."""
-    if mixed.empty:
-        return []
-    columns = ["suite", "problem", "estimator", "backend", "versions", "cells"]
-    return [Para("**Warning: results from different code versions are mixed below.** These combinations have "
-                 "cells written by different versions of their estimator, problem or suite code (a version is a "
-                 "hash of the source; `python -m bench run ... --resume` reruns the stale cells):"),
-            Table(columns, [[str(getattr(r, c)) for c in columns] for r in mixed.itertuples()])]
-
-
-def outdated(stale: pd.DataFrame, cells: pd.DataFrame) -> list[Block]:
-    """A warning when results were made by code that has changed since: per suite, what changed, how many cells."""
-    if stale.empty:
-        return []
-    total = cells.groupby("suite").size()
-    rows = [[r.suite, r.changed, f"{r.cells} of {total.get(r.suite, r.cells)}", r.estimators, r.problems]
-            for r in stale.itertuples()]
-    whole = sorted(s for s, part in stale.groupby("suite") if part.cells.sum() >= total.get(s, 0))
-    return [Para(f"**Warning: {stale.cells.sum()} cells were made by code that has changed since**"
-                 + (f" (all of suite {', '.join(whole)})" if whole else "")
-                 + ": their figures may not be what this checkout computes. `python -m bench run <suite> ... "
-                 "--resume` with the arguments that made them reruns exactly these cells."),
-            Table(["suite", "code changed", "cells", "estimators", "problems"], rows)]
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def environment(metas: list[dict[str, Any]]) -> list[Block]:
@@ -251,13 +208,15 @@ def environment(metas: list[dict[str, Any]]) -> list[Block]:
         return [Para("No run metadata found.")]
     rows = []
     for run, m in sorted(runs.items()):
-        v = m.get("versions") or {}
-        sha = str(m.get("git_sha") or "?")[:10] + (" (dirty)" if m.get("git_dirty") else "")
-        names = m.get("device_names") or {}
+        v = _dict(m.get("versions"))
+        sha = str(m.get("git_sha") or "?")[:10] + (" (dirty)" if m.get("git_dirty") is True else "")
+        names = _dict(m.get("device_names"))
         device = str(m.get("device", "?")) + (f" ({', '.join(f'{k}: {n}' for k, n in names.items())})"
                                               if names else "")
-        rows.append([run, str(files[run]), sha, str(m.get("python", "?")), str(v.get("torch")), str(v.get("jax")),
-                     str(v.get("jaxlib")), str(v.get("numpy")), str(m.get("cpu", "?")), device,
-                     f"`{' '.join(map(str, m['argv']))}`" if m.get("argv") else ""])
+        argv = m.get("argv")
+        argv = " ".join(map(str, argv)) if isinstance(argv, list) else str(argv or "")
+        rows.append([lit(x) for x in (run, files[run], sha, m.get("python", "?"), v.get("torch"), v.get("jax"),
+                                      v.get("jaxlib"), v.get("numpy"), m.get("cpu", "?"), device)]
+                    + [code(argv) if argv else ""])
     columns = ["run", "files", "git sha", "python", "torch", "jax", "jaxlib", "numpy", "cpu", "device", "arguments"]
     return [Table(columns, rows)]

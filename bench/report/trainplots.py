@@ -1,4 +1,5 @@
-"""Training curves: held-out loss / accuracy / ELBO against optimizer steps and against training seconds.
+"""Training curves: every held-out metric the problems declare (bench.problems.PROBLEMS[p].metrics, beside the
+loss) against optimizer steps and against training seconds, and a table of where each curve ended.
 
 A curve is one configuration (estimator, backend, device, depth, batch size, learning rate, options) trained
 under several seeds: the line is the median over seeds and the band spans their minimum to maximum, so a
@@ -14,9 +15,10 @@ from typing import Any
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from bench.report import style
-from bench.report.data import CONFIG, TRAINING_METRICS, parse_options
-from bench.report.doc import Image
+from bench.report import labels, style
+from bench.report.data import CONFIG, parse_options
+from bench.report.doc import Image, Table
+from bench.report.markup import lit
 
 CURVE = CONFIG + ["lr", "options"]
 # Fields that may tell curves apart within one figure, besides estimator and backend (always named).
@@ -54,27 +56,50 @@ def _curves(train: pd.DataFrame) -> list[tuple[dict[str, Any], pd.DataFrame]]:
                                          str(g[0])))
 
 
+def _variant(key: dict[str, Any]) -> str:
+    """What sets a curve apart from its estimator's other curves but the backend: its shade."""
+    return json.dumps({k: str(v) for k, v in key.items() if k not in ("estimator", "backend")}, sort_keys=True)
+
+
+def _looks(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per curve: colour (its estimator's, one shade per variant), marker and line style (backend)."""
+    shades: dict[str, list[str]] = {}
+    for k in keys:
+        shades.setdefault(k["estimator"], [])
+        if _variant(k) not in shades[k["estimator"]]:
+            shades[k["estimator"]].append(_variant(k))
+    out = []
+    for k in keys:
+        mine = shades[k["estimator"]]
+        look = style.look(k["estimator"], k["backend"], mine.index(_variant(k)), len(mine))
+        out.append({**look, "lw": 1.4, "markevery": 0.25, "ms": 4,
+                    "gid": style.series_id(k["estimator"], _variant(k), k["backend"])})
+    return out
+
+
+def metrics(train: pd.DataFrame) -> dict[str, str]:
+    """The held-out metrics these rows hold, in the problems' order, with the problems' labels."""
+    declared = labels.metrics(sorted(set(train.problem)))
+    declared = {**declared, **{m: label for m, label in labels.metrics().items() if m not in declared}}
+    present = set(train.metric)
+    return {m: label for m, label in declared.items() if m in present}
+
+
 def curves(train: pd.DataFrame, out: Path, name: str, title: str, note: str = "") -> Image | None:
-    metrics = [m for m in TRAINING_METRICS if (train.metric == m).any()]
-    if not metrics:
+    shown = metrics(train)
+    if not shown:
         return None
     xs = ["step"] + (["train_time"] if train.train_time.notna().any() else [])
     varying = [f for f in DISTINGUISH if train[f].astype(str).nunique() > 1]
     option_keys = _varying_options(train)
     groups = _curves(train)
-    # an estimator's curves share its hue: its variants (learning rates, options) differ in shade and marker
-    pairs = [(k["estimator"], k["backend"]) for k, _ in groups]
-    index = [pairs[:i].count(p) for i, p in enumerate(pairs)]
-    fig, axes = style.figure(len(metrics), len(xs), width=4.8, height=3.2)
+    looks = _looks([k for k, _ in groups])
+    fig, axes = style.figure(len(shown), len(xs), width=4.8, height=3.2)
     handles = []
-    for (key, part), pair, i in zip(groups, pairs, index):
-        n = pairs.count(pair)
-        look = {"color": style.shade(style.colour(key["estimator"]), i, n), "ls": style.linestyle(key["backend"]),
-                "lw": 1.4, "marker": style.VARIANT_MARKERS[i % len(style.VARIANT_MARKERS)] if n > 1 else None,
-                "markevery": 0.25, "ms": 4}
-        handles.append(Line2D([], [], label=_name(key, varying, option_keys),
-                              **{k: v for k, v in look.items() if k != "markevery"}))
-        for row, metric in enumerate(metrics):
+    for (key, part), look in zip(groups, looks):
+        handles.append(Line2D([], [], label=style.plain(_name(key, varying, option_keys)),
+                              **{k: v for k, v in look.items() if k not in ("markevery", "gid")}))
+        for row, metric in enumerate(shown):
             s = _summary(part[part.metric == metric])
             for col, x in enumerate(xs):
                 ax = axes[row][col]
@@ -82,7 +107,7 @@ def curves(train: pd.DataFrame, out: Path, name: str, title: str, note: str = ""
                 ax.plot(at, s.mid, **look)
                 if (s.seeds > 1).any():
                     ax.fill_between(at, s.lo, s.hi, color=look["color"], alpha=0.15, lw=0)
-    for row, metric in enumerate(metrics):
+    for row, (metric, label) in enumerate(shown.items()):
         values = train[train.metric == metric].value
         for col, x in enumerate(xs):
             ax = axes[row][col]
@@ -90,12 +115,33 @@ def curves(train: pd.DataFrame, out: Path, name: str, title: str, note: str = ""
             if x == "train_time":  # JAX's jitted steps can be far faster than torch's eager ones
                 style.set_scale(ax, train.train_time, "x")
             ax.set_xlabel(style.LABELS[x])
-            ax.set_ylabel(style.LABELS[metric])
+            ax.set_ylabel(label)
             ax.grid(alpha=0.3)
     axes[0][-1].legend(handles=handles, bbox_to_anchor=(1.02, 1), loc="upper left", borderaxespad=0,
-                       fontsize="small")
-    fig.suptitle(title)
+                       fontsize="small", ncols=style.legend_columns(fig, len(handles)))
+    fig.suptitle(style.plain(title))
     style.save(fig, out / f"{name}.png")
     seeds = sorted(train.seed.unique())
-    return Image(f"plots/{name}.png", title, f"{note}Line: median over seeds ({', '.join(map(str, seeds))}); "
-                                             "band: minimum to maximum over seeds.")
+    return Image(f"plots/{name}.png", lit(title),
+                 f"{note}Line: median over seeds ({', '.join(map(str, seeds))}); band: minimum to maximum over "
+                 "seeds. Metrics: " + "; ".join(lit(f"{m}: {label}") for m, label in shown.items()) + ".")
+
+
+def final(train: pd.DataFrame) -> Table | None:
+    """Where each curve ended: per held-out metric, the median over seeds at the curve's last step."""
+    shown = metrics(train)
+    if not shown:
+        return None
+    varying = [f for f in DISTINGUISH if train[f].astype(str).nunique() > 1]
+    option_keys = _varying_options(train)
+    rows = []
+    for key, part in _curves(train):
+        last = part[part.step == part.step.max()]
+        cells = [lit(_name(key, varying, option_keys)), f"{int(last.step.iloc[0])}", str(last.seed.nunique())]
+        for metric in shown:
+            v = last[last.metric == metric].value
+            cells.append(f"{v.median():.4g}" if len(v) else "n/a")
+        clock = last.train_time.dropna()
+        rows.append(cells + [f"{clock.mean():.3g}" if len(clock) else "n/a"])
+    columns = ["curve", "last step", "seeds", *[lit(label) for label in shown.values()], "training time (s)"]
+    return Table(columns, rows, [False, True, True] + [True] * (len(shown) + 1))
