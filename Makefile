@@ -5,7 +5,7 @@ STAMP := .venv/.installed
 TORCH_VERSION := 2.13.0
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: test test-slow test-all bench lint clean
+.PHONY: test test-slow test-all bench lint docs clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv .venv
@@ -35,6 +35,16 @@ test-all: lint
 
 bench: $(STAMP)
 	$(PY) -m bench all
+
+# The documentation site (mkdocs.yml): `mkdocs build --strict` into build/site/, offline; the catalog, problems,
+# presets and CLI pages are generated from the code at build time (docs/hooks.py).
+DOCS_STAMP := .venv/.docs-installed
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 clean:
 	rm -rf .venv

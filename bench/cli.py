@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import estimators
-from bench import report
+from bench import compare, report
 from bench.audit import PROBLEMS as AUDIT_PROBLEMS
 from bench.execute import EXECUTORS, Executor, make
 from bench.execute.common import cpu_count
@@ -130,6 +130,10 @@ def parser() -> Parser:
     every = sub.add_parser("all", help="every suite with the chosen preset, then the report")
     _add_sweep_options(every)
     every.add_argument("--report-out", help="report folder (default: reports/<machine>/)")
+    compared = compare.parser()  # bench.compare's own options; `main` hands the arguments to compare.main
+    sub.add_parser("compare", parents=[compared], add_help=False, description=compared.description,
+                   help="two results folders side by side (e.g. results/reference/<machine> against a run): "
+                        "exit 1 on a regression")
     return p
 
 
@@ -398,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
             return _audit(args, argv)
         if args.command == "report":
             return _report(args)
+        if args.command == "compare":  # checked by the parser above; bench.compare reads, judges and reports
+            return compare.main(argv[argv.index("compare") + 1:])
         suites = list(grid.SUITES) if args.command == "all" else [args.suite]
         if args.command == "run" and args.suite not in grid.SUITES:
             raise UsageError(f"unknown suite {args.suite!r}; valid: {', '.join(grid.SUITES)}")
