@@ -124,6 +124,12 @@ class Driver:
     def rows_on(self, call: Call, state: Any, u: list[np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError("a black box draws its own randomness: it cannot run on given uniforms")
 
+    probe_sizes = (4, 16)
+
+    def chunk_bytes(self, call: Call, state: Any, n: int) -> None:
+        """Unknown: a black box allocates through its own library (the plan reads the process's peak instead)."""
+        return None
+
     def warm_up(self, call: Call, state: Any, rng: Any, steps: int) -> Any:
         return state
 

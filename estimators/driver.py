@@ -15,6 +15,8 @@ A `Driver` (torch, torch-compile, JAX; a black box's is in estimators.blackbox) 
                                       their uniforms (a black box reruns its last chunk with JAX's jit disabled)
     warm_up(obj, state, rng, steps)   the state adapted (running) or trained (min. second moment) at fixed params
     timed(obj, state, n_rows)         (compile seconds, a synchronised call computing n_rows estimates)
+    chunk_bytes(obj, state, n)        the peak bytes computing n rows allocates (None: unknown), measured on
+                                      rows of `probe_sizes`: how bench's memory budget sizes chunks
 
 `estimators.sampling` does the rest once for all of them: frozen states, chunks, and whole estimates.
 """
@@ -75,6 +77,10 @@ class Driver(Protocol):
     def warm_up(self, obj: Objective, state: Any, rng: Rng, steps: int) -> Any: ...
 
     def timed(self, obj: Objective, state: Any, n_rows: int) -> tuple[float, Callable[[], Any]]: ...
+
+    probe_sizes: tuple[int, int]
+
+    def chunk_bytes(self, obj: Objective, state: Any, n: int) -> float | None: ...
 
 
 def package(backend: str) -> str:

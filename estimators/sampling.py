@@ -8,7 +8,7 @@ reported includes the training's randomness. Each state's warm-up draws from a s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,19 +49,23 @@ def chunk_size(n_rows: int, max_rows: int) -> int:
     return max(max_rows, 1)
 
 
-def chunks(driver: Driver, obj: Objective, n_estimates: int, options: dict[str, Any], chunk_rows: int,
-           rng: Rng) -> Iterator[Chunk]:
+def chunks(driver: Driver, obj: Objective, n_estimates: int, options: dict[str, Any],
+           chunk_rows: int | Callable[[], int], rng: Rng) -> Iterator[Chunk]:
     """Every chunk of n_estimates rows, state by state: rows r of state c use the uniforms of row r, so no row
-    depends on the chunking."""
+    depends on the chunking. `chunk_rows` may be a function, asked before each chunk (after the consumer has
+    finished with the one before): the harness's memory governor sizes chunks from their measured peaks."""
     states = frozen_states(driver, obj, options, rng)
     bounds = np.linspace(0, n_estimates, len(states) + 1).astype(int)
-    size = chunk_size(int(np.diff(bounds).max()), chunk_rows)
+    fixed = chunk_size(int(np.diff(bounds).max()), chunk_rows) if isinstance(chunk_rows, int) else None
     for c, state in enumerate(states):
-        for start in range(bounds[c], bounds[c + 1], size):
-            n = min(size, bounds[c + 1] - start)
+        start = int(bounds[c])
+        while start < bounds[c + 1]:
+            left = int(bounds[c + 1]) - start
+            n = min(fixed or chunk_size(left, chunk_rows()), left)
             exact = obj.spec.family == "exact"  # every row of the exact gradient is the same: one computed
             out = driver.rows(obj, state, rng, start, 1 if exact else n)
             yield Chunk(c, start, {k: np.broadcast_to(v, (n, *v.shape[1:])) for k, v in out.items()}, state)
+            start += n
 
 
 def estimate(driver: Driver, obj: Objective, n_estimates: int, options: dict[str, Any],

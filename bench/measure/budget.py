@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 DEFAULT_SHARE = 0.4
 MARGIN = 0.15  # of the budget, kept free for allocator slack and the statistics' temporaries
 UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20, "mib": 2**20,
@@ -117,21 +119,52 @@ class Plan:
     measured: bool  # False where the process's peak memory cannot be read (then: an analytic guess)
 
 
-def plan(budget: int, run_rows: Callable[[int], Any], n_params: int, reserved: float, n_rows: int,
-         sizes: tuple[int, int] = (4, 16)) -> Plan:
-    """Rows per chunk for `run_rows(n)` (computes n gradient rows) within `budget`, or OutOfBudget.
+def release() -> None:
+    """Hand memory freed earlier back to the system (glibc keeps freed heap pages resident until trimmed), so the
+    process's resident memory counts what is live: a truth computed just before a cell's rows would otherwise
+    leave the cell no room."""
+    import ctypes
+    import gc
 
-    `reserved`: bytes the caller still has to allocate outside the chunks (the streamed statistics)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim, the plan is only more careful
+        pass
+
+
+def plan(budget: int, bytes_for: Callable[[int], float | None], n_params: int, reserved: float, n_rows: int,
+         sizes: tuple[int, int] = (4, 16)) -> Plan:
+    """Rows per chunk within `budget`, or OutOfBudget. `bytes_for(n)` is the peak of what computing n gradient
+    rows allocates (the driver's own account: torch's allocator trace, XLA's buffer assignment; None where it
+    has none, and then the process's high-water mark around a run is read instead); `reserved`: bytes the
+    caller still has to allocate outside the chunks (the streamed statistics).
+
+    The process's resident memory now counts whole (memory freed earlier and kept by the allocator included,
+    which the chunks will reuse), so the plan errs on the side of the budget."""
+    release()
     base = rss() or 0
     small, large = sizes
-    peaks = []
-    for n in (small, small, large):  # the first call pays for compilation and allocator warm-up
-        peaks.append(peak_during(lambda n=n: run_rows(n)))
+    found = [bytes_for(n) for n in (small, small, large)]  # the first call pays for compilation and warm-up
+    if None in found:
+        return _plan_by_peaks(budget, bytes_for, n_params, reserved, n_rows, sizes, base)
+    per_row = max((found[2] - found[1]) / (large - small), 0.0)
+    return _fit(budget, per_row, max(found[1] - small * per_row, 0.0), base, reserved, n_params, n_rows, True)
+
+
+def _plan_by_peaks(budget, run_rows, n_params, reserved, n_rows, sizes, base) -> Plan:
+    small, large = sizes
+    peaks = [peak_during(lambda n=n: run_rows(n)) for n in (small, small, large)]
     if None in peaks:
         per_row, fixed, measured = 16.0 * 4 * n_params, 0.0, False  # guess: rows, replicas, grads, activations
     else:
         per_row = max((peaks[2] - peaks[1]) / (large - small), 0.0)
         fixed, measured = max(peaks[1] - base - small * per_row, 0.0), True
+    return _fit(budget, per_row, fixed, base, reserved, n_params, n_rows, measured)
+
+
+def _fit(budget: int, per_row: float, fixed: float, base: float, reserved: float, n_params: int, n_rows: int,
+         measured: bool) -> Plan:
     per_row += 3 * 4 * n_params  # the rows again as NumPy float32, and float64 blocks of them in Moments
     free = budget * (1 - MARGIN) - base - fixed - reserved
     if free < per_row:
@@ -139,3 +172,54 @@ def plan(budget: int, run_rows: Callable[[int], Any], n_params: int, reserved: f
                           f"for statistics) but the budget {human(budget)} leaves {human(max(free, 0))} beside "
                           f"the process's {human(base)}")
     return Plan(budget, per_row, fixed, int(min(free // per_row, n_rows)), measured)
+
+
+class Governor:
+    """Rows for each next chunk, from what the chunks before it were measured to take.
+
+    The plan's figure is the drivers' account of a chunk's rows; a chunk also holds the checks' recomputed
+    rows, the statistics' temporaries and what the allocators keep. So the process's peak resident memory is
+    read around every chunk (VmHWM, reset before it), from the first, which is a quarter of the plan's; the
+    peak over the resident memory before it, against the rows, gives a line (bytes per row, fixed bytes) that
+    sizes the next chunk to end at the budget less MARGIN and less `reserve()` (what the statistics have yet to
+    allocate), at most twice the largest chunk measured so far. Where the peak cannot be read, every chunk is
+    the plan's."""
+
+    def __init__(self, plan: Plan, limit: int | None = None, reserve: Callable[[], float] = lambda: 0.0):
+        self.plan, self.limit = plan, max(1, min(limit or plan.chunk_rows, plan.chunk_rows))
+        self.reserve = reserve
+        self.seen: list[tuple[int, float]] = []  # (rows, peak over the resident memory before them)
+        self.pending: tuple[int, int] | None = None  # the chunk being computed: rows, resident memory before it
+        self.measurable = reset_peak() and rss() is not None
+
+    def __call__(self) -> int:
+        if not self.measurable:
+            return self.limit
+        if self.pending is not None:
+            n, before = self.pending
+            top = peak() or 0
+            self.seen.append((n, max(top - before, 0)))
+            if top > self.plan.budget:  # what does not scale with the chunk (runtimes, the checks) outgrew it
+                raise OutOfBudget(f"the process reached {human(top)} with chunks of {n} rows, past its budget of "
+                                  f"{human(self.plan.budget)}; give it more (--memory-budget)")
+        rows = self._next()
+        reset_peak()
+        self.pending = (rows, rss() or 0)
+        return rows
+
+    def _next(self) -> int:
+        if not self.seen:
+            return max(1, self.limit // 4)
+        sizes = sorted({n for n, _ in self.seen})
+        if len(sizes) > 1:  # least squares over what was seen, then the line raised to hold every point
+            n, d = np.array(self.seen, dtype=float).T
+            slope = max(float(np.polyfit(n, d, 1)[0]), 0.0)
+            fixed = float(np.max(d - slope * n))
+        else:  # one size seen: all of it per row, which can only overstate
+            slope, fixed = max(self.seen[-1][1], 1.0) / sizes[0], 0.0
+        free = self.plan.budget * (1 - MARGIN) - (rss() or 0) - fixed - self.reserve()
+        fits = int(free // max(slope, 1.0))
+        if fits < 1:
+            raise OutOfBudget(f"{human(rss() or 0)} resident and {human(self.reserve())} still to come for the "
+                              f"statistics leave no room for a row within {human(self.plan.budget)}")
+        return min(fits, 2 * sizes[-1], self.limit)

@@ -41,7 +41,6 @@ from typing import Any
 
 BACKENDS = ("torch", "torch-compile", "jax")
 DEVICES = ("cpu", "cuda")
-_WINDOW = "bench.measure.memory.estimate_memory"
 
 
 def estimate_memory(backend: str, device: str, run: Callable[[], Any], *, compiled: Any = None) -> float:
@@ -67,7 +66,9 @@ def estimate_memory(backend: str, device: str, run: Callable[[], Any], *, compil
         return _jax_cuda_stats(run)
     if compiled is not None:
         raise ValueError(f"compiled= is a JAX executable; {backend} measures run() itself")
-    return _torch_cuda(run) if device == "cuda" else _torch_cpu_trace(run)
+    from estimators.backends.torch import allocated_peak
+
+    return allocated_peak(run, device)
 
 
 def compiled_bytes(compiled: Any) -> float:
@@ -79,62 +80,6 @@ def compiled_bytes(compiled: Any) -> float:
     if stats is None:
         raise ValueError("this JAX backend gives no memory analysis for the compiled program")
     return float(stats.temp_size_in_bytes + stats.output_size_in_bytes - stats.alias_size_in_bytes)
-
-
-def _torch_cuda(run: Callable[[], Any]) -> float:
-    import torch
-
-    torch.cuda.synchronize()
-    before = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
-    out = run()
-    torch.cuda.synchronize()
-    peak = torch.cuda.max_memory_allocated()
-    del out
-    return float(peak - before)
-
-
-def _torch_cpu_trace(run: Callable[[], Any]) -> float:
-    from torch.profiler import ProfilerActivity, profile, record_function
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        with record_function(_WINDOW):
-            out = run()
-    del out
-    return float(peak_of_trace(prof.profiler.kineto_results.experimental_event_tree(), _WINDOW))
-
-
-def peak_of_trace(roots: list[Any], window: str) -> int:
-    """Peak running sum of (allocations - frees) inside the profiler node named `window`, in time order.
-
-    A free counts only if its block was allocated inside the window: torch reports frees of blocks it saw
-    allocated in any earlier profiling session, and those were live before the call. Matching by address
-    (popped at its free) stays right when the allocator reuses an address.
-    """
-    from torch._C._profiler import _EventType
-
-    nodes, stack = [], list(reversed(roots))
-    while stack:  # pre-order, siblings in recorded order, so the stable sort below keeps it for equal times
-        node = stack.pop()
-        nodes.append(node)
-        stack.extend(reversed(node.children))
-    spans = [(n.start_time_ns, n.end_time_ns) for n in nodes if n.tag == _EventType.TorchOp and n.name == window]
-    if len(spans) != 1:
-        raise RuntimeError(f"expected one {window!r} node in the profile, found {len(spans)}")
-    start, end = spans[0]
-    events = sorted((n for n in nodes if n.tag == _EventType.Allocation and start <= n.start_time_ns <= end),
-                    key=lambda n: n.start_time_ns)
-    live: dict[int, int] = {}
-    total = peak = 0
-    for node in events:
-        f = node.extra_fields
-        if f.alloc_size > 0:
-            live[f.ptr] = f.alloc_size
-            total += f.alloc_size
-        else:
-            total -= live.pop(f.ptr, 0)
-        peak = max(peak, total)
-    return peak
 
 
 def _jax_cuda_stats(run: Callable[[], Any]) -> float:

@@ -88,73 +88,125 @@ def _levels(m: Moments, per_batch: np.ndarray, counts: np.ndarray) -> tuple[np.n
     return np.array([counts[clusters == c] @ per_batch[clusters == c] / w[i] for i, c in enumerate(ids)]), w
 
 
+COLUMNS = 16_384  # columns of the [batches, P] products formed at once: their memory stays ~batches x 128 KB
+
+
+@dataclass
+class _Products:
+    """The [K, P]-sized products summarize needs, accumulated over blocks of columns so that no [K, P] matrix
+    (batch means, their deviations, the truth's) is ever held whole: for P ~ 400 000 and K ~ 100 each would be
+    300 MB, more than the rows' own chunks."""
+
+    gram: np.ndarray  # y y'
+    sq_means: np.ndarray  # per batch: ||batch mean||^2
+    sq_level_means: np.ndarray  # per cluster: ||cluster mean||^2 (clusters only)
+    xs_off: np.ndarray  # per batch: batch sum . off
+    y_d: np.ndarray
+    y_gbar: np.ndarray
+    tt: float = 0.0  # sum of the truth's deviations squared
+    yt_yt: np.ndarray | None = None
+    y_yt: np.ndarray | None = None
+    yt_d: np.ndarray | None = None
+    yt_grad: np.ndarray | None = None
+
+
+def _products(m: Moments, idx: np.ndarray, counts: np.ndarray, xbar: np.ndarray, vec: dict[str, np.ndarray],
+              dev: np.ndarray | None, ids: np.ndarray, n_c: np.ndarray) -> _Products:
+    k, clusters = len(counts), np.asarray(m.clusters)
+    acc = _Products(np.zeros((k, k)), np.zeros(k), np.zeros(len(ids)), np.zeros(k), np.zeros(k), np.zeros(k))
+    if dev is not None:
+        nt = len(dev)
+        acc.yt_yt, acc.y_yt, acc.yt_d, acc.yt_grad = np.zeros((nt, nt)), np.zeros((k, nt)), np.zeros(nt), np.zeros(nt)
+    for at in range(0, len(idx), COLUMNS):
+        cols = idx[at:at + COLUMNS]
+        b = slice(at, at + len(cols))
+        xs = np.stack([s[cols] for s in m.sums])
+        acc.xs_off += xs @ vec["off"][b]
+        if len(ids) > 1:
+            means = np.stack([xs[clusters == c].sum(0) for c in ids]) / n_c[:, None]
+            acc.sq_level_means += np.einsum("ij,ij->i", means, means)
+        y = xs / counts[:, None]
+        acc.sq_means += np.einsum("ij,ij->i", y, y)
+        y -= xbar[b]
+        y *= np.sqrt(counts)[:, None]
+        acc.gram += y @ y.T
+        acc.y_d += y @ vec["d"][b]
+        acc.y_gbar += y @ vec["g_bar"][b]
+        if dev is not None:
+            yt = np.asarray(dev[:, cols], np.float64)
+            acc.tt += float(np.sum(yt * yt))
+            acc.yt_yt += yt @ yt.T
+            acc.y_yt += y @ yt.T
+            acc.yt_d += yt @ vec["d"][b]
+            acc.yt_grad += yt @ vec["grad"][b]
+    return acc
+
+
 def summarize(m: Moments, truth: Truth) -> dict[str, dict[str, tuple[float, float]]]:
     """{group: {metric: (value, standard error)}} for the rows streamed into `m` (shifted by m.shift)."""
     counts = np.asarray(m.counts, np.float64)
     r = counts.sum()
-    sums = np.stack(m.sums)
     sq, cos = np.stack(m.sq), np.stack(m.cos)
     offset = m.shift - np.asarray(truth.mean, np.float64).reshape(-1)  # rows are g - shift; d = mean - truth
     clusters = np.asarray(m.clusters)
+    ids = np.unique(clusters)
+    n_c = np.array([counts[clusters == c].sum() for c in ids])
+    total = np.zeros(m.n_params)
+    for s in m.sums:
+        total += s
     out = {}
     for j, group in enumerate(m.groups):
         idx = m.coords(group)
-        xs = sums[:, idx]
-        xbar = xs.sum(0) / r
+        xbar = total[idx] / r
         variance = max((sq[:, j].sum() - r * xbar @ xbar) / (r - 1), 0.0) if r > 1 else float("nan")
-        batch_means = xs / counts[:, None]
-        y = np.sqrt(counts)[:, None] * (batch_means - xbar)
-        gram = y @ y.T
-        k = len(counts)
-        tr_s2 = _tr_sq(gram)
         d = xbar + offset[idx]
+        off = offset[idx]  # ||g - t||^2 = ||x||^2 + 2 x.(shift - t) + ||shift - t||^2, x = g - shift
+        g_bar = xbar + m.shift[idx]
+        cos_mean = float(cos[:, j].sum() / r)
+        vec = {"d": d, "off": off, "g_bar": g_bar}
+        if not truth.exact:
+            t = np.asarray(truth.mean, np.float64).reshape(-1)[idx]
+            tn = np.sqrt(t @ t)
+            vec["grad"] = m.unit[j, idx] / r / tn - cos_mean * t / tn**2
+        p = _products(m, idx, counts, xbar, vec, None if truth.exact else truth.dev, ids, n_c)
+        k = len(counts)
+        tr_s2 = _tr_sq(p.gram)
 
         # the variance's SE: within-batch (or within-cluster) variances as level estimates
-        if len(np.unique(clusters)) < 2:
-            within = (sq[:, j] - counts * np.sum(batch_means**2, 1)) / np.maximum(counts - 1, 1)
+        if len(ids) < 2:
+            within = (sq[:, j] - counts * p.sq_means) / np.maximum(counts - 1, 1)
             var_se = _level_se(within[counts > 1], counts[counts > 1])
         else:
-            ids = np.unique(clusters)
-            n_c = np.array([counts[clusters == c].sum() for c in ids])
-            mean_c = np.stack([xs[clusters == c].sum(0) for c in ids]) / n_c[:, None]
-            within = (np.array([sq[clusters == c, j].sum() for c in ids]) - n_c * np.sum(mean_c**2, 1)) / (n_c - 1)
+            within = (np.array([sq[clusters == c, j].sum() for c in ids]) - n_c * p.sq_level_means) / (n_c - 1)
             var_se = _level_se(within, n_c)
 
         tr_ct = tr_ct2 = tr_sct = dctd = 0.0
         if not truth.exact:
-            yt = np.asarray(truth.dev, np.float64)[:, idx]
-            nt, rt = len(yt) - 1, float(truth.n)
-            tr_ct = float(np.sum(yt * yt)) / nt / rt
-            tr_ct2 = _tr_sq(yt @ yt.T) / rt**2
-            tr_sct = float(np.sum((y @ yt.T) ** 2)) / ((k - 1) * nt) / (r * rt) if k > 1 else float("nan")
-            dctd = float(np.sum((yt @ d) ** 2)) / nt / rt
-        dsd = float(np.sum((y @ d) ** 2)) / (k - 1) / r if k > 1 else float("nan")
+            nt, rt = len(truth.dev) - 1, float(truth.n)
+            tr_ct = p.tt / nt / rt
+            tr_ct2 = _tr_sq(p.yt_yt) / rt**2
+            tr_sct = float(np.sum(p.y_yt**2)) / ((k - 1) * nt) / (r * rt) if k > 1 else float("nan")
+            dctd = float(np.sum(p.yt_d**2)) / nt / rt
+        dsd = float(np.sum(p.y_d**2)) / (k - 1) / r if k > 1 else float("nan")
         tr_c2 = tr_s2 / r**2 + 2 * tr_sct + tr_ct2
         bias_sq = float(d @ d - variance / r - tr_ct)
         bias_sq_se = float(np.sqrt(_quadratic_var(dsd + dctd, tr_c2)))
 
-        off = offset[idx]  # ||g - t||^2 = ||x||^2 + 2 x.(shift - t) + ||shift - t||^2, x = g - shift
-        sq_levels, level_w = _levels(m, (sq[:, j] + 2 * xs @ off) / counts + off @ off, counts)
+        sq_levels, level_w = _levels(m, (sq[:, j] + 2 * p.xs_off) / counts + off @ off, counts)
         mse = float(sq[:, j].sum() / r + 2 * xbar @ off + off @ off - tr_ct)
         mse_se = float(np.sqrt(_level_se(sq_levels, level_w) ** 2 + _quadratic_var(dctd, tr_ct2)))
 
-        g_bar = xbar + m.shift[idx]
         signal = float(g_bar @ g_bar - variance / r)
-        signal_se = float(np.sqrt(_quadratic_var(float(np.sum((y @ g_bar) ** 2)) / max(k - 1, 1) / r,
-                                                  tr_s2 / r**2)))
+        signal_se = float(np.sqrt(_quadratic_var(float(np.sum(p.y_gbar**2)) / max(k - 1, 1) / r, tr_s2 / r**2)))
         if variance > 0:
             snr = float(np.sqrt(max(signal, 0.0) / variance))
             snr_se = float(np.hypot(_sqrt_se(signal, signal_se) / np.sqrt(variance), snr * var_se / (2 * variance)))
         else:
             snr, snr_se = float("inf"), float("nan")
 
-        cos_mean = float(cos[:, j].sum() / r)
         cos_se = _level_se(_levels(m, cos[:, j] / counts, counts)[0], level_w)
         if not truth.exact:
-            t = np.asarray(truth.mean, np.float64).reshape(-1)[idx]
-            tn = np.sqrt(t @ t)
-            grad = m.unit[j, idx] / r / tn - cos_mean * t / tn**2
-            cos_se = float(np.hypot(cos_se, np.sqrt(np.sum((yt @ grad) ** 2) / nt / rt)))
+            cos_se = float(np.hypot(cos_se, np.sqrt(np.sum(p.yt_grad**2) / nt / rt)))
 
         out[group] = {
             "bias": (float(np.sqrt(max(bias_sq, 0.0))), _sqrt_se(bias_sq, bias_sq_se)),

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from bench.measure import budget as mem
+from bench.stats.metrics import COLUMNS
 from bench.stats.moments import Moments
 from estimators import sampling
 from estimators.driver import Driver, tree_map
@@ -80,24 +81,43 @@ def stream(driver: Driver, obj: Any, rng: Rng, *, n_rows: int, options: dict[str
     `check`: compare sampled rows with the eager path; `cross`: with another backend's (driver, objective)."""
     n_params = sum(int(np.prod(v.shape)) for v in obj.theta.values())
     reserved = 8.0 * n_params * 130  # Moments: ~100 batch sums, unit vectors and per-coordinate sums, float64
-    plan = mem.plan(budget, lambda n: driver.rows(obj, obj.state, rng, 0, n), n_params, reserved, n_rows)
+    def bytes_for(n: int) -> float | None:
+        """The driver's account of n rows' memory; where it has none, the rows' own run (the plan then reads
+        the process's peak around it)."""
+        found = driver.chunk_bytes(obj, obj.state, n)
+        if found is None:
+            driver.rows(obj, obj.state, rng, 0, n)
+        return found
+
+    plan = mem.plan(budget, bytes_for, n_params, reserved, n_rows, driver.probe_sizes)
     chunk = min(plan.chunk_rows, max_chunk or n_rows)
     for attempt in range(RETRIES + 1):
         try:
-            return _run(driver, obj, rng, n_rows, options, new_moments(chunk), chunk, plan, check, cross, stop)
+            moments = new_moments(chunk)
+            governor = mem.Governor(plan, chunk, lambda: statistics_to_come(moments, n_rows))
+            return _run(driver, obj, rng, n_rows, options, moments, governor, plan, check, cross, stop)
         except Exception as exc:  # noqa: BLE001 - only memory exhaustion is retried
-            if not is_oom(exc) or attempt == RETRIES or chunk == 1:
+            if isinstance(exc, mem.OutOfBudget) or not is_oom(exc) or attempt == RETRIES or chunk == 1:
                 raise
             chunk = max(1, chunk // 2)
     raise AssertionError("unreachable")
 
 
-def _run(driver, obj, rng, n_rows, options, moments, chunk, plan, check, cross, stop) -> Streamed:
-    out = Streamed(moments, mem.Plan(plan.budget, plan.per_row, plan.fixed, chunk, plan.measured))
+def statistics_to_come(moments: Moments, n_rows: int) -> float:
+    """Bytes the statistics will still allocate: the batch sums not yet opened (one float64 row of P each, a
+    few more for clusters), and summarize's working set (bench.stats.metrics.COLUMNS-wide blocks, vectors)."""
+    batches = -(-n_rows // moments.batch_rows) + 4
+    width = 8.0 * moments.n_params
+    return width * (max(batches - len(moments.sums), 0) + 12) + 8.0 * 4 * batches * COLUMNS
+
+
+def _run(driver, obj, rng, n_rows, options, moments, governor, plan, check, cross, stop) -> Streamed:
+    out = Streamed(moments, plan)
     names = list(obj.theta)
     picked = np.random.default_rng(rng.seed + 77).choice(n_rows, min(CHECK_ROWS, n_rows), replace=False)
     sample = set(picked.tolist()) if check or cross else set()
-    for part in sampling.chunks(driver, obj, n_rows, options, chunk, rng):
+    largest = 0
+    for part in sampling.chunks(driver, obj, n_rows, options, governor, rng):
         flat = flatten(part.rows, names)
         if not np.all(np.isfinite(flat)):
             raise FloatingPointError(f"non-finite estimates in rows {part.start}..{part.start + len(flat) - 1}")
@@ -112,6 +132,8 @@ def _run(driver, obj, rng, n_rows, options, moments, chunk, plan, check, cross, 
                 state = tree_map(driver.ops.to_numpy, part.state)
                 out.cross.add(here, flatten(other.rows_on(other_obj, state, u), names), mine)
         moments.add(flat, part.cluster)
+        largest = max(largest, len(flat))
         if stop is not None and stop(moments):
             break
+    out.plan = mem.Plan(plan.budget, plan.per_row, plan.fixed, largest, plan.measured)
     return out

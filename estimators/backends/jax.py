@@ -64,6 +64,19 @@ class Driver:
         shapes, tiny = obj.noise(BLOCK), self.ops.tiny
         return lambda key, block: draw(jax.random.fold_in(key, block), shapes, tiny)
 
+    # memory
+    probe_sizes = (BLOCK, 4 * BLOCK)  # no rows are computed for a probe: XLA's buffer assignment says it
+
+    def chunk_bytes(self, obj: Objective, state: Any, n: int) -> float:
+        """Peak bytes computing n rows takes: one block's temporaries and output (XLA's buffer assignment of the
+        compiled block, `Compiled.memory_analysis()`), the outputs of the blocks before it, and the rows
+        gathered into one NumPy array."""
+        fn = self._cached(obj, "block-rows", lambda: self._block_rows(obj))
+        stats = fn.lower(obj.theta, state, self._key(Rng(0)), jnp.uint32(0)).compile().memory_analysis()
+        k = len(blocks(0, n))
+        row_bytes = 4 * obj.n_params
+        return float(stats.temp_size_in_bytes + k * stats.output_size_in_bytes + n * row_bytes)
+
     # rows
     def _block_rows(self, obj: Objective) -> Callable[..., dict[str, Array]]:
         gradient, uniforms = _gradient(obj), self._block_uniforms(obj)

@@ -18,6 +18,69 @@ from estimators.backends.torch_ops import TorchOps
 from estimators.driver import WARMUP_LR, WARMUP_ROWS, Objective, leaves, tree_map
 from estimators.rng import BLOCK, Rng, blocks
 
+_WINDOW = "estimators.backends.torch.allocated_peak"
+
+
+def allocated_peak(run: Callable[[], Any], device: str = "cpu") -> float:
+    """Peak bytes of tensor memory one call of run() allocates beyond what was live before it: torch.cuda's
+    resettable counters on cuda; on cpu (torch keeps no CPU allocator statistics) the peak of the running sum
+    of a torch.profiler allocation trace of the call (bench/measure/memory.py says what the figure is)."""
+    return _cuda_peak(run) if device == "cuda" else _cpu_trace_peak(run)
+
+
+def _cuda_peak(run: Callable[[], Any]) -> float:
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    out = run()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated()
+    del out
+    return float(peak - before)
+
+
+def _cpu_trace_peak(run: Callable[[], Any]) -> float:
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        with record_function(_WINDOW):
+            out = run()
+    del out
+    return float(peak_of_trace(prof.profiler.kineto_results.experimental_event_tree(), _WINDOW))
+
+
+def peak_of_trace(roots: list[Any], window: str) -> int:
+    """Peak running sum of (allocations - frees) inside the profiler node named `window`, in time order.
+
+    A free counts only if its block was allocated inside the window: torch reports frees of blocks it saw
+    allocated in any earlier profiling session, and those were live before the call. Matching by address
+    (popped at its free) stays right when the allocator reuses an address.
+    """
+    from torch._C._profiler import _EventType
+
+    nodes, stack = [], list(reversed(roots))
+    while stack:  # pre-order, siblings in recorded order, so the stable sort below keeps it for equal times
+        node = stack.pop()
+        nodes.append(node)
+        stack.extend(reversed(node.children))
+    spans = [(n.start_time_ns, n.end_time_ns) for n in nodes if n.tag == _EventType.TorchOp and n.name == window]
+    if len(spans) != 1:
+        raise RuntimeError(f"expected one {window!r} node in the profile, found {len(spans)}")
+    start, end = spans[0]
+    events = sorted((n for n in nodes if n.tag == _EventType.Allocation and start <= n.start_time_ns <= end),
+                    key=lambda n: n.start_time_ns)
+    live: dict[int, int] = {}
+    total = peak = 0
+    for node in events:
+        f = node.extra_fields
+        if f.alloc_size > 0:
+            live[f.ptr] = f.alloc_size
+            total += f.alloc_size
+        else:
+            total -= live.pop(f.ptr, 0)
+        peak = max(peak, total)
+    return peak
+
 
 def replicate(theta: dict[str, Tensor], n_rows: int) -> dict[str, Tensor]:
     return {k: v.expand(n_rows, *v.shape).clone().requires_grad_() for k, v in theta.items()}
@@ -53,6 +116,17 @@ class Driver:
             made = {b: self._block(shape, rng.block_seed(b, m)) for b in {int(r) // BLOCK for r in rows}}
             out.append(np.stack([made[int(r) // BLOCK][:, int(r) % BLOCK].cpu().numpy() for r in rows], 1))
         return out
+
+    # memory
+    probe_sizes = (4, 16)  # rows per probe of a chunk's memory: cheap, and the difference gives bytes per row
+
+    def chunk_bytes(self, obj: Objective, state: Any, n: int) -> float | None:
+        """Peak tensor bytes computing n rows allocates on cuda (the budget's plan sizes chunks by it); None on
+        cpu, where the plan reads the process's own peak around the rows instead (a profiler trace would cost
+        more than the rows, and print)."""
+        if str(self.device) != "cuda":
+            return None
+        return allocated_peak(lambda: self.rows(obj, state, Rng(0), 0, n), str(self.device))
 
     # rows
     def _grads(self, obj: Objective, state: Any, u: list[Tensor], n: int,
