@@ -112,6 +112,10 @@ def parser() -> Parser:
                                       + ", ".join(CLAIMS) + "; or all)")
     run.add_argument("--experiments", help="training suite: only these experiments (comma-separated, from: "
                                            + ", ".join(EXPERIMENTS) + ")")
+    run.add_argument("--driver", help="trajectory suite: the estimator that trains the shared trajectory "
+                                      "(default: the preset's, disarm)")
+    run.add_argument("--checkpoints", help="trajectory suite: comma-separated steps at which every estimator is "
+                                           "measured, e.g. 0,10,100,1000 (default: the preset's)")
     rep = sub.add_parser("report", help="render a results folder into a report")
     rep.add_argument("--results", help="results folder (default: results/<machine>/, this machine's runs; "
                                        "results/reference is the committed reference)")
@@ -192,6 +196,10 @@ def _grid(args: argparse.Namespace, suite: str) -> list[Cell]:
     backends = _backends(args.backend, args.device)
     if suite == "training":
         return _training_grid(args, preset, backends, data, chosen)
+    if suite != "trajectory" and (getattr(args, "driver", None) or getattr(args, "checkpoints", None)):
+        raise UsageError("--driver and --checkpoints shape the trajectory suite; run them with it")
+    if suite == "trajectory":
+        return _trajectory_grid(args, preset, backends, data, chosen)
     if getattr(args, "experiments", None):
         raise UsageError("--experiments selects training cells; run it with the training suite")
     n_estimates = _n_estimates(args, preset)
@@ -228,6 +236,33 @@ def _grid(args: argparse.Namespace, suite: str) -> list[Cell]:
                                   data=data, n_estimates=n_estimates)  # the preset's own grid: its papers' claims
     if not cells:
         raise NoCells(_why_none(suite, variants, names, backends))
+    return [dataclasses.replace(c, settings=settings) for c in cells]
+
+
+def _trajectory_grid(args: argparse.Namespace, preset: Preset, backends: list[str], data: dict[str, str],
+                     chosen: list[tuple[str, dict[str, Any]]] | None) -> list[Cell]:
+    if "torch-compile" in backends:
+        raise UsageError("the trajectory suite runs torch eagerly or jax (drop torch-compile from --backend)")
+    if preset.trajectory is None:
+        raise NoCells(f"the {preset.name} preset has no trajectory; use --preset quick, full, paper or smoke")
+    driver = getattr(args, "driver", None)
+    if driver is not None:
+        driver = options.names(driver, estimators.names(), "estimator")
+        if len(driver) != 1:
+            raise UsageError(f"--driver takes one estimator, got {len(driver)}")
+        driver = driver[0]
+    steps = options.ints(args.checkpoints, "checkpoints", 0, 1_000_000) if getattr(args, "checkpoints", None) \
+        else None
+    problems = list(dict.fromkeys(grid.problem_name(k) for k in options.problems(args.problems))) \
+        if args.problems is not None else None
+    cells = grid.trajectory_cells(preset, backends=backends, device=args.device, seed=args.seed,
+                                  n_estimates=_n_estimates(args, preset), data=data, problems=problems,
+                                  estimators=chosen, driver=driver, checkpoints=steps)
+    if not cells:
+        raise NoCells(f"no trajectory cell: the driver {driver or preset.trajectory.driver} or the estimators "
+                      "asked for do not apply to the problems (the trajectory trains a model problem: sbn-vae, "
+                      "categorical-vae, ...)")
+    settings = _settings(args, preset)
     return [dataclasses.replace(c, settings=settings) for c in cells]
 
 

@@ -14,8 +14,9 @@ from bench.suites.common import row
 from bench.suites.gradients import gradients
 from bench.suites.speed import speed
 from bench.suites.training import training
+from bench.suites.trajectory import trajectory
 
-SUITE_FUNCTIONS = {"gradients": gradients, "speed": speed, "training": training}
+SUITE_FUNCTIONS = {"gradients": gradients, "speed": speed, "training": training, "trajectory": trajectory}
 STATUSES = ("ok", "nan", "oom", "error", "mismatch", "died")
 
 

@@ -30,6 +30,7 @@ class Training:
     slope_anneal: float = 1.0  # seed 002: the slope option is multiplied by this after every epoch
     eval: str = ""  # held-out evaluation mode ("" = the estimator's own: stochastic, or mean for deterministic)
     train_subset: int = 0  # train on the first N training examples only (0 = all)
+    driver: str = ""  # trajectory cells: the estimator that trains the shared trajectory (the cell's measures)
 
     def options(self) -> dict[str, Any]:
         """The settings that differ from the defaults, for a row's `options` column."""
@@ -52,7 +53,8 @@ class Cell:
     seed: int
     n_estimates: int
     estimator_options: tuple[tuple[str, Any], ...] = ()
-    point: str = "init"  # gradients: "init", or "trained" (after bench.suites.points.TRAINED_STEPS steps)
+    point: str = "init"  # "init", "trained" (after bench.suites.points.TRAINED_STEPS steps), or "trajectory"
+    # (after training.steps steps of training.driver: bench.suites.trajectory)
     training: Training | None = None  # training cells only
     experiment: str = ""  # the seed experiment or paper's claim the cell belongs to
     settings: tuple[tuple[str, Any], ...] = field(default=(), compare=False)

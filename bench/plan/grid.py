@@ -4,6 +4,7 @@ say what the grid holds; the CLI may narrow it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bench.literature.claims import CLAIMS
@@ -13,7 +14,7 @@ from bench.plan.presets import Preset
 from bench.problems import PROBLEMS, plugins
 from estimators import catalog
 
-SUITES = ("gradients", "speed", "training")
+SUITES = ("gradients", "speed", "training", "trajectory")
 EVAL_EVERY = 25  # steps: one epoch of the digits data at batch 50
 TRAINING_BATCH = 50  # seed 002's minibatch
 
@@ -132,3 +133,32 @@ def training_cells(preset: Preset, *, backends: list[str], device: str, data: di
                         add(problem, small, name, Training(lr, grid.optimizer, **budget), {}, grid.depth,
                             grid.batch_size, "")
     return list(out.values())
+
+
+def trajectory_cells(preset: Preset, *, backends: list[str], device: str, seed: int, n_estimates: int,
+                     data: dict[str, Any], problems: list[str] | None = None,
+                     estimators: list[tuple[str, dict[str, Any]]] | None = None, driver: str | None = None,
+                     checkpoints: tuple[int, ...] | None = None) -> list[Cell]:
+    """The trajectory suite's cells: each problem variant of the preset's trajectory, every estimator that
+    applies, every backend, every checkpoint (the step of the driver's run the parameters are taken at)."""
+    t = preset.trajectory
+    if t is None:
+        return []
+    out: dict[str, Cell] = {}
+    chosen = estimators or [(n, {}) for n in t.estimators]
+    for key, pp in variants(replace(preset, problems=tuple(problems or t.problems))).items():
+        problem = PROBLEMS[problem_name(key)]
+        pp = {**pp, **{k: v for k, v in data.items() if problem.uses_data and k in pp}}
+        if not problem.supports(driver or t.driver, pp):
+            continue
+        for name, options in chosen:
+            if not problem.supports(name, pp) or catalog.spec(name).family == "exact":
+                continue
+            for backend in [b for b in backends if plugins.runs(name, "gradients", problem.name, pp, b)]:
+                for step in checkpoints or t.checkpoints:
+                    c = Cell("trajectory", problem.name, tuple(sorted(pp.items())), name, backend, device, t.depth,
+                             t.batch_size, catalog.spec(name).min_samples, seed, n_estimates,
+                             tuple(sorted(options.items())), point="trajectory",
+                             training=Training(t.lr, t.optimizer, steps=step, eval_every=0, driver=driver or t.driver))
+                    out.setdefault(c.id, c)
+    return sorted(out.values(), key=lambda c: -c.training.steps)  # the longest first: its run serves the others

@@ -29,6 +29,24 @@ class TrainingGrid:
     batch_size: int = 32
 
 
+PAPERS_ESTIMATORS = ("rloo", "arm", "disarm", "arms", "double-cv", "rodeo", "reinmax")  # the papers' figures'
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Variance along a training run (bench.suites.trajectory): `driver` trains each problem (its variants at the
+    preset's sizes) with `optimizer` at `lr`; at every checkpoint each estimator is measured at the parameters."""
+
+    problems: tuple[str, ...] = ("sbn-vae",)
+    estimators: tuple[str, ...] = PAPERS_ESTIMATORS
+    checkpoints: tuple[int, ...] = (0, 10, 100)
+    driver: str = "disarm"
+    optimizer: str = "adam"
+    lr: float = 3e-4  # the DisARM paper's Adam step on its sbn-vae benchmark
+    depth: int = 1
+    batch_size: int = 50
+
+
 @dataclass(frozen=True)
 class Preset:
     name: str
@@ -55,6 +73,7 @@ class Preset:
     training_steps: int = 100
     training_seeds: tuple[int, ...] = (0,)
     training_grid: TrainingGrid | None = None
+    trajectory: Trajectory | None = None  # the trajectory suite (none: it has no cell at this preset)
 
 
 # trained control variates train briefly in the quick preset (recorded in each cell's options): 2 states of 25
@@ -64,23 +83,26 @@ QUICK = Preset(
     "quick", estimator_options=BRIEF_TRAINING, n_estimates=1_000,
     # the DisARM paper's benchmark trains 200-unit VAEs: minutes per run on a CPU, so it belongs to the full
     # preset (`bench run training --experiments disarm-linear` runs it at any preset)
-    experiments=tuple(e for e in EXPERIMENTS if not e.startswith("disarm-")))
+    experiments=tuple(e for e in EXPERIMENTS if not e.startswith("disarm-")),
+    trajectory=Trajectory(checkpoints=(0, 10, 100), lr=3e-3, batch_size=16))
 FULL = Preset(
     "full", depths=(1, 2, 3, 4), batch_sizes=(1, 16, 64), n_samples=(1, 4), n_estimates=20_000,
     points=("init", "trained"), truth_rel_se=0.02, truth_max_estimates=200_000, claims=tuple(CLAIMS),
     speed_depths=(1, 2, 4), speed_batch_sizes=(1, 64, 1024), experiments=tuple(EXPERIMENTS), training_steps=500,
     training_seeds=(0, 1, 2),
     training_grid=TrainingGrid(("sbn-vae", "categorical-vae", "gaussian-vae", "bnn", "stochastic-depth", "skip-rnn"),
-                               (0.001, 0.003, 0.01)))
+                               (0.001, 0.003, 0.01)),
+    trajectory=Trajectory(checkpoints=(0, 10, 100, 1000)))
 PAPER = Preset(
     "paper", problems=("sbn-vae", "categorical-vae", "bsn", "gaussian-vae", "bnn"), depths=(1, 2, 3, 4),
     batch_sizes=(50,), speed_batch_sizes=(50,), truth_max_estimates=100_000, speed_variants=False,
-    experiments=QUICK.experiments)
+    experiments=QUICK.experiments, trajectory=Trajectory(checkpoints=(0, 10, 100, 1000)))
 SMOKE = Preset(
     "smoke", sizes="quick", problems=("toy-bernoulli", "chain", "sbn-vae", "gaussian-vae"),
     estimators=("exact", "reinforce", "disarm", "st", "reparam"), n_estimates=500,
     speed_estimators=("reinforce", "disarm", "st", "reparam"), speed_problems=("chain", "sbn-vae", "gaussian-vae"),
-    speed_variants=False, experiments=("000-vae",), training_steps=50)
+    speed_variants=False, experiments=("000-vae",), training_steps=50,
+    trajectory=Trajectory(estimators=("rloo", "disarm"), checkpoints=(0, 10), lr=3e-3, batch_size=4))
 PRESETS: dict[str, Preset] = {p.name: p for p in (QUICK, FULL, PAPER, SMOKE)}
 
 

@@ -46,7 +46,8 @@ def rows_of(rows: pd.DataFrame) -> pd.DataFrame:
         keys = sorted({k for d in dicts for k in d})
         same = [k for k in keys if len({json.dumps(d.get(k), default=str) for d in dicts}) == 1]
         shared = [k for k in keys if k in SHARED or k in same]
-        own = dicts.map(lambda d: _compact({k: v for k, v in d.items() if k not in shared and k != "point"}))
+        mine = lambda d: {k: v for k, v in d.items() if k not in shared and k not in ("point", "steps")}  # noqa: E731
+        own = dicts.map(lambda d: _compact(mine(d)))
         trajectory = dicts.map(lambda d: json.dumps({k: d.get(k) for k in shared}, sort_keys=True, default=str))
         out.append(part.loc[idx].assign(variant=own, trajectory=trajectory))
     tagged = pd.concat(out)

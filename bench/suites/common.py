@@ -10,7 +10,7 @@ import numpy as np
 from bench.plan.cell import Cell
 from bench.problems import PROBLEMS
 from bench.problems.engine import objective
-from bench.suites.points import parameters
+from bench.suites.points import along, parameters
 from estimators import catalog, driver, plugins
 from estimators.driver import Driver, Objective, package
 from estimators.rng import Rng
@@ -31,6 +31,8 @@ def row(cell: Cell, metric: str, value: float, stderr: float = float("nan"), *, 
 
 def theta(cell: Cell) -> dict[str, np.ndarray]:
     """The model's parameters the cell measures at (its gradient point)."""
+    if cell.point == "trajectory":
+        return along(cell.problem, cell.params, cell.depth, cell.seed, cell.batch_size, cell.training)
     return parameters(cell.problem, cell.params, cell.depth, cell.seed, cell.point, cell.batch_size)
 
 

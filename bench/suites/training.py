@@ -36,6 +36,7 @@ class TrainRun:
     params: dict[str, np.ndarray]
     compile_time: float = 0.0  # the first step (tracing, jit compilation, warm-up), kept out of train_time
     history: list[dict[str, float]] = field(default_factory=list)  # step, train_time, loss, and the metrics
+    snapshots: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # train(keep=...)'s parameters
 
 
 def eval_mode(estimator: str, requested: str = "") -> str:
@@ -57,7 +58,9 @@ def training(cell: Cell) -> list[dict[str, Any]]:
 
 
 def train(problem: str, pp: dict[str, Any], name: str, *, depth: int, backend: str, device: str, seed: int,
-          settings: Training, batch_size: int, n_samples: int, options: dict[str, Any]) -> TrainRun:
+          settings: Training, batch_size: int, n_samples: int, options: dict[str, Any],
+          keep: frozenset[int] = frozenset()) -> TrainRun:
+    """Train; `keep`: steps whose parameters (before that step's update) are kept in `run.snapshots`."""
     if settings.optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {settings.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
     if backend not in ("torch", "jax"):  # torch-compile is refused by the CLI too: no compiled training loop
@@ -76,6 +79,8 @@ def train(problem: str, pp: dict[str, Any], name: str, *, depth: int, backend: s
         model, name, device, seed, settings, n_samples, mode=eval_mode(name, settings.eval))
     run, elapsed = TrainRun({}), 0.0
     for step in range(settings.steps + 1):
+        if step in keep:
+            run.snapshots[step] = {k: np.array(v, copy=True) for k, v in params().items()}
         if settings.eval_every and (step % settings.eval_every == 0 or step == settings.steps):
             run.history.append({"step": step, "train_time": elapsed, **evaluate(test, opts.get("slope", 1.0))})
         if step == settings.steps:
