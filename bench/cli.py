@@ -121,9 +121,11 @@ def parser() -> Parser:
                                        "results/reference is the committed reference)")
     rep.add_argument("--out", help="report folder (default: the results folder's path under reports/, e.g. "
                                    "reports/<machine>/ or reports/reference/)")
-    audit = sub.add_parser("audit", help="other libraries' estimators (Pyro, NumPyro, storchastic: those installed) "
+    audit = sub.add_parser("audit", help="other libraries' estimators (Pyro, NumPyro, storchastic, TFP, DiCE, funsor, "
+                                         "ReinMax's package: those installed) "
                                          "against exact truths, with the suite's z-test")
-    audit.add_argument("--adapters", help="comma-separated adapter names or libraries (pyro, numpyro, storchastic); "
+    audit.add_argument("--adapters", help="comma-separated adapter names or libraries (pyro, numpyro, "
+                                          "storchastic, tfp, dice, funsor, reinmax); "
                                           "default: every installed library's")
     audit.add_argument("--problems", help="comma-separated, from: " + ", ".join(AUDIT_PROBLEMS))
     audit.add_argument("--n-estimates", help="estimates per cell (default: as many as the audit's precision needs)")

@@ -1,11 +1,17 @@
 """`python -m bench audit`: other libraries' estimators against exact truths, with the suite's own z-tests.
 
-Each adapter (bench/audit/pyro.py, numpyro.py, storchastic.py) wraps one library's gradient estimator as a
-model-level black box (estimators.blackbox): the library samples every site of the problem's program
-(bench.suites.blackbox) itself and returns gradient rows. The audit registers the adapters of every library that
+Each adapter (bench/audit/<library>.py) wraps one library's gradient estimator as a model-level black box
+(estimators.blackbox): the library samples every site of the problem's program (bench.suites.blackbox) itself
+and returns gradient rows. The audit registers the adapters of every library that
 is installed (a library that is not is skipped with a note) and every installed black-box plug-in, runs them
 on every problem with an exact truth as cells of suite "audit" (bench/audit/cell.py: the gradients suite's
-statistics plus the tests' per-coordinate z-test), and tabulates them (bench/audit/table.py).
+statistics plus the tests' per-coordinate z-test), and tabulates them (bench/audit/table.py). Each cell that ran
+also records `time_per_estimate` (timed_cell below): a black box's call for a chunk of rows timed by
+bench.measure.timing.time_call, as the suite's own calls are timed, divided by the rows.
+
+The libraries: pyro-ppl, numpyro, storchastic (AGPL, installed by the user), reinmax (the ReinMax authors'
+package), tensorflow-probability (its JAX substrate: tfp.vi.monte_carlo_variational_loss), dice-mc (DiCE) and
+funsor (Funsor.sample's DiCE factor and Integrate), one module each.
 
 Verdicts, from the largest per-coordinate |z| against its Bonferroni bound (a false alarm about once in a
 thousand cells of an unbiased implementation):
@@ -28,8 +34,8 @@ from typing import Any
 from estimators import catalog, plugins
 from estimators.plugins import BlackBoxEstimator, Plugin
 
-ADAPTER_MODULES = ("pyro", "numpyro", "storchastic")  # bench/audit/<name>.py
-LIBRARIES = ("pyro-ppl", "numpyro", "storchastic")
+ADAPTER_MODULES = ("pyro", "numpyro", "storchastic", "reinmax", "tfp", "dice", "funsor")  # bench/audit/<name>.py
+LIBRARIES = ("pyro-ppl", "numpyro", "storchastic", "reinmax", "tensorflow-probability", "dice-mc", "funsor")
 EXPERIMENT = "audit"
 # every problem with an exact truth, at sizes where the enumeration is cheap; keys name variants as the CLI does
 PROBLEMS: dict[str, dict[str, Any]] = {
@@ -122,6 +128,53 @@ def register(adapter: Adapter) -> None:
                                               adapter.estimator)
 
 
+TIMED_CALL_S = 0.1  # the timed call computes about this many seconds' worth of rows (at least MIN_TIMED_ROWS)
+MIN_TIMED_ROWS, MAX_TIMED_ROWS = 10, 1000
+MIN_MEASUREMENTS = 4  # an IQR of fewer blocks says nothing: the standard error is then NaN (a slow box: one block)
+
+
+def time_per_estimate(call: Any, start: int = 2**30) -> tuple[float, float, int, int]:
+    """(median seconds per estimate, its standard error, measurements, rows per timed call) of a black box's
+    `call(start, n)` (estimators.blackbox.Call): a call of MIN_TIMED_ROWS rows (a jitted box compiles), a
+    probe of as many, then n rows, n sized so that one call takes about TIMED_CALL_S, timed by
+    bench.measure.timing.time_call (torch.utils.benchmark's Timer after warm-up calls: the median and IQR of
+    blocks). A call returns NumPy arrays, so the time includes the device's work and the rows' transfer. The
+    standard error is the median's, from the IQR (1.2533 x IQR / 1.349 / sqrt(measurements); NaN with fewer than
+    MIN_MEASUREMENTS blocks). `start` only
+    seeds the rows, which are thrown away."""
+    import time
+
+    from bench.measure import timing
+
+    call(start, MIN_TIMED_ROWS)  # a jitted box compiles (or finds its compiled function) here
+    t0 = time.perf_counter()
+    call(start, MIN_TIMED_ROWS)
+    probe = max(time.perf_counter() - t0, 1e-9) / MIN_TIMED_ROWS
+    n = int(min(MAX_TIMED_ROWS, max(MIN_TIMED_ROWS, round(TIMED_CALL_S / probe))))
+    median, iqr, m = timing.time_call(lambda: call(start, n))
+    se = 1.2533 * iqr / 1.349 / m**0.5 / n if m >= MIN_MEASUREMENTS else float("nan")
+    return median / n, se, m, n
+
+
+def timed_cell(cell: Any) -> list[dict[str, Any]]:
+    """bench/audit/cell.py's audit_cell, then the black box's time per estimate (time_per_estimate) as the row
+    `time_per_estimate` (unit s; message: rows per timed call, measurements, threads). A cell whose statistics
+    failed is not timed."""
+    import torch
+
+    from bench.audit.cell import audit_cell
+    from bench.suites.common import cell_objective, row
+
+    out = audit_cell(cell)
+    if any(r["status"] != "ok" for r in out):
+        return out
+    _, call = cell_objective(cell)
+    seconds, se, m, n = time_per_estimate(call)
+    return out + [row(cell, "time_per_estimate", seconds, se, unit="s",
+                      message=f"{n} rows per timed call, {m} measurements (bench.measure.timing.time_call), "
+                              f"torch threads {torch.get_num_threads()}")]
+
+
 def cells(chosen: list[Adapter], *, n_estimates: int, seed: int, device: str, data: dict[str, Any],
           problems: list[str] | None = None) -> list:
     """The audit's gradients cells: every adapter on every problem of its distributions, in its backend."""
@@ -155,10 +208,9 @@ def run(out: Path, *, names: list[str] | None = None, problems: list[str] | None
     chosen = [a for a in chosen if not names or a.name in names]
     for adapter in chosen:
         register(adapter)
-    from bench.audit.cell import audit_cell
     from bench.execute.cell import SUITE_FUNCTIONS
 
-    SUITE_FUNCTIONS.setdefault("audit", audit_cell)  # the audit's cells run in this process only (inline)
+    SUITE_FUNCTIONS.setdefault("audit", timed_cell)  # the audit's cells run in this process only (inline)
     stop = (("audit_stop", n_estimates is None),)  # draw until precise enough, unless a count was asked for
     grid = [replace(c, settings=settings + stop) for c in cells(
         chosen, n_estimates=n_estimates or MAX_ESTIMATES, seed=seed, device=device,

@@ -8,11 +8,11 @@ z-tests the suite applies to itself.
               batch means (rows within one adapter call may share state, e.g. a decaying baseline), against
               the Bonferroni bound for P tests at ALPHA: the tests' criterion (tests/test_models.py). The verdict.
 
-Power. Unless a count is asked for, a cell draws estimates (in chunks of CHUNK) until a scale error of DETECT
-(the library's gradient (1 + DETECT) times the true one) would show in some coordinate beyond the bound with
-power 1 - BETA, or until its cap (bench.audit.MAX_ESTIMATES). It records `detectable_bias`, the smallest such
-relative scale error at the estimates it drew: min over coordinates of (bound + z_(1-BETA)) SE_i / |g_i|. A
-claimed-unbiased verdict then reads "no bias above X%" with X that figure.
+Power. Unless a count is asked for, a cell draws estimates (in chunks of CHUNK) until a scale error of DETECT (the
+library's gradient (1 + DETECT) times the true one) would show in some coordinate beyond the bound with power 1 -
+BETA, or until its caps (bench.audit.MAX_ESTIMATES estimates, MAX_SECONDS of drawing). It records
+`detectable_bias`, the smallest such relative scale error at the estimates it drew: min over coordinates of (bound
++ z_(1-BETA)) SE_i / |g_i|. A claimed-unbiased verdict then reads "no bias above X%" with X that figure.
 
 The cell runs as suite "audit" through bench.execute.cell's fault handling, so a library that fails is a
 failed cell.
@@ -20,6 +20,7 @@ failed cell.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,8 @@ from bench.suites.gradients import MISMATCH_SHARE
 ALPHA = 1e-3  # per cell: a false alarm about once in a thousand cells of an unbiased implementation
 DETECT, BETA = 0.10, 0.01  # the relative scale error every default cell must be able to see, with power 0.99
 MIN_ESTIMATES, CHUNK = 1_000, 1_000
+MAX_SECONDS = 300.0  # per cell: a slow library (TFP's VIMCO unjitted, ~0.1 s an estimate) stops here; its
+# `detectable_bias` then says what its estimates could see
 
 
 def coordinate_z(m: Moments, truth: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
@@ -65,13 +68,15 @@ def detectable(se: np.ndarray, truth: np.ndarray, bound: float) -> float:
 def precise_enough(truth: np.ndarray) -> Any:
     """The stream's stop rule: enough estimates that a DETECT scale error shows."""
 
+    start = time.perf_counter()
+
     def stop(m: Moments) -> bool:
         if len(m.counts) > 200:  # batches of MIN_ESTIMATES / 100 rows at first: merged as the rows grow
             m.compact(100)
         if m.n_rows < MIN_ESTIMATES or len(m.counts) < 3:
             return False
         _, bound, se = coordinate_z(m, truth)
-        return detectable(se, truth, bound) <= DETECT
+        return detectable(se, truth, bound) <= DETECT or time.perf_counter() - start > MAX_SECONDS
 
     return stop
 
