@@ -86,8 +86,9 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--truth-max-estimates", type=int, help="reference truths: at most this many estimates")
     p.add_argument("--cache-dir", default="", help="where truths are cached (default ~/.cache/mcgrad-bench, or "
                                                    "$MCGRAD_BENCH_CACHE)")
-    p.add_argument("--data", default="digits", choices=list(DATASETS),
-                   help="images for the model problems: digits (bundled), digits28, or mnist (needs --data-dir)")
+    p.add_argument("--data", choices=list(DATASETS),
+                   help="images for the model problems: digits (bundled), digits28, or mnist (needs --data-dir); "
+                        "default: the preset's (the paper preset's 784-input problems: digits28)")
     p.add_argument("--data-dir", default="", help="folder holding mnist.npz or the four MNIST IDX files")
     p.add_argument("--preset", default="quick", choices=list(PRESETS))
     p.add_argument("--seed", help="0 to 2^31 - 1 (default 0; training: the preset's seeds)")
@@ -156,11 +157,13 @@ _WANTED = {"--memory-budget": "a positive memory size, e.g. 4GB", "--seed": f"an
 
 def _data(args: argparse.Namespace) -> dict[str, str]:
     """The data choice, checked once up front: a missing or malformed MNIST folder is one clear line."""
+    if args.data is None and not args.data_dir:  # each problem's own, at the preset's sizes
+        return {}
     try:
-        load(args.data, args.data_dir)
+        load(args.data or "digits", args.data_dir)
     except DataError as exc:
         raise UsageError(str(exc)) from None
-    return {"data": args.data, "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else ""}
+    return {"data": args.data or "digits", "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else ""}
 
 
 def _settings(args: argparse.Namespace, preset: Preset) -> tuple[tuple[str, Any], ...]:
@@ -216,7 +219,7 @@ def _grid(args: argparse.Namespace, suite: str) -> list[Cell]:
     names = chosen or [(n, preset.estimator_options.get(n, {}))
                        for n in ((preset.speed_estimators if speed else None) or preset.estimators
                                  or estimators.names())]
-    variants = options.problems(args.problems) if args.problems is not None else grid.variants(preset, speed)
+    variants = _variants(args.problems, preset, speed)
     variants = {k: {**pp, **{d: v for d, v in data.items() if d in pp}} for k, pp in variants.items()}
     depths = options.ints(args.depths, "depths", 1, options.MAX_DEPTH) if args.depths else None
     batches = options.ints(args.batch_sizes, "batch sizes", 1, options.MAX_BATCH) if args.batch_sizes else None
@@ -239,6 +242,22 @@ def _grid(args: argparse.Namespace, suite: str) -> list[Cell]:
     if not cells:
         raise NoCells(_why_none(suite, variants, names, backends))
     return [dataclasses.replace(c, settings=settings) for c in cells]
+
+
+def _variants(problems: str | None, preset: Preset, speed: bool) -> dict[str, dict[str, Any]]:
+    """The problems asked for, at the preset's sizes: a plain name takes each of its variants at this preset
+    (sbn-vae at the paper preset: 784-200, linear and nonlinear); a name with parameters is those parameters
+    over the problem's defaults."""
+    if problems is None:
+        return grid.variants(preset, speed)
+    asked = options.problems(problems)
+    plain = tuple(k for k in asked if ":" not in k)
+    at_preset = grid.variants(dataclasses.replace(preset, problems=plain), speed) if plain else {}
+    out: dict[str, dict[str, Any]] = {}
+    for key, pp in asked.items():
+        out.update({k: v for k, v in at_preset.items() if grid.problem_name(k) == key} if ":" not in key
+                   else {key: pp})
+    return out
 
 
 def _trajectory_grid(args: argparse.Namespace, preset: Preset, backends: list[str], data: dict[str, str],

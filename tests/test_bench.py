@@ -113,10 +113,10 @@ def test_failing_cell_is_recorded_and_sweep_goes_on(tmp_path, monkeypatch):
 
 
 def _fresh_count_of_estimators_for(problem: str) -> int:
-    """Counted in a fresh interpreter, as the CLI sees the catalog: plug-ins that tests in this process
+    """The default preset's estimators that apply, counted in a fresh interpreter, as the CLI sees the catalog: plug-ins that tests in this process
     register (tests/test_plugins.py, on the same xdist worker) must not count."""
-    code = ("import estimators; from bench.problems import PROBLEMS; "
-            f"print(sum(PROBLEMS[{problem!r}].supports(n) for n in estimators.names()))")
+    code = ("import estimators; from bench.problems import PROBLEMS; from bench.plan.presets import QUICK; "
+            f"print(sum(PROBLEMS[{problem!r}].supports(n) for n in QUICK.estimators or estimators.names()))")
     return int(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout)
 
@@ -130,7 +130,7 @@ def test_resume_after_a_killed_run(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done = {p.name for p in tmp_path.glob("*.parquet")}
-    n_cells = _fresh_count_of_estimators_for("toy-bernoulli")  # every estimator: one cell each
+    n_cells = _fresh_count_of_estimators_for("toy-bernoulli")  # every estimator of the preset: a cell each
     assert 3 <= len(done) < n_cells  # a write the kill interrupted leaves a temporary file, never a partial cell
     before = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.parquet")}
     result = run_cli(*args, "--resume")
