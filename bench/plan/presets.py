@@ -76,15 +76,18 @@ class Preset:
     trajectory: Trajectory | None = None  # the trajectory suite (none: it has no cell at this preset)
 
 
-# trained control variates train briefly in the quick preset (recorded in each cell's options): 2 states of 25
-# Adam steps instead of 4 of 100, which dominated its run time; the full preset keeps the defaults
-BRIEF_TRAINING = {"rebar": {"warmup": 25, "states": 2}, "relax": {"warmup": 25, "states": 2}}
+# The default run (`make bench`) answers for every problem in about ten minutes on 2 cores: every problem at
+# small sizes, both backends, and one estimator or two per family (the newest with their baselines); the full
+# preset runs the whole catalog.
+QUICK_ESTIMATORS = ("exact", "reinforce", "rloo", "disarm", "double-cv", "unordered-set", "st", "gumbel-softmax",
+                    "reinmax", "reparam", "local-reparam")
 QUICK = Preset(
-    "quick", estimator_options=BRIEF_TRAINING, n_estimates=1_000,
+    "quick", estimators=QUICK_ESTIMATORS, n_estimates=1_000, speed_variants=False,
     # the DisARM paper's benchmark trains 200-unit VAEs: minutes per run on a CPU, so it belongs to the full
     # preset (`bench run training --experiments disarm-linear` runs it at any preset)
     experiments=tuple(e for e in EXPERIMENTS if not e.startswith("disarm-")),
-    trajectory=Trajectory(checkpoints=(0, 10, 100), lr=3e-3, batch_size=16))
+    trajectory=Trajectory(estimators=("rloo", "disarm", "double-cv", "reinmax"), checkpoints=(0, 10, 100),
+                          lr=3e-3, batch_size=16))
 FULL = Preset(
     "full", depths=(1, 2, 3, 4), batch_sizes=(1, 16, 64), n_samples=(1, 4), n_estimates=20_000,
     points=("init", "trained"), truth_rel_se=0.02, truth_max_estimates=200_000, claims=tuple(CLAIMS),
