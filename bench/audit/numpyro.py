@@ -92,7 +92,7 @@ def _estimate(elbo: str, program: Callable, params: dict[str, np.ndarray], *, n_
     import jax
     import jax.numpy as jnp
 
-    n_examples, sites = _sites(program, params)
+    n_examples, sites, _ = _sites(program, params)
     unsupported = sorted({s.dist for s in sites.values()} - set(_ELBOS[elbo]))
     if unsupported:
         raise ValueError(f"numpyro/{elbo} takes {', '.join(_ELBOS[elbo])} sites; the program asks for "
@@ -130,8 +130,9 @@ def _rows_fn(elbo_name: str, program: Callable, sites: tuple[tuple[str, Site], .
     return jax.jit(jax.vmap(row, in_axes=(None, 0)))
 
 
-def _sites(program: Callable, params: dict[str, np.ndarray]) -> tuple[int, dict[str, Site]]:
-    """(E, the program's sites in order), from one eager run with every site at a fixed value."""
+def _sites(program: Callable, params: dict[str, np.ndarray]) -> tuple[int, dict[str, Site], Any]:
+    """(E, the program's sites in order, the losses), from one eager run with every site at a fixed value (a
+    Gaussian's loc; Bernoulli 0; a categorical's first category). Shared with the TFP adapter (bench/audit/tfp.py)."""
     import jax.numpy as jnp
 
     sites: dict[str, Site] = {}
@@ -145,7 +146,7 @@ def _sites(program: Callable, params: dict[str, np.ndarray]) -> tuple[int, dict[
         return value.at[..., 0].set(1.0) if dist == _C else value  # a valid one-hot
 
     losses = program(sample, {k: jnp.asarray(v) for k, v in params.items()})
-    return int(losses.shape[0]), sites
+    return int(losses.shape[0]), sites, losses
 
 
 def _sampler(sites: dict[str, Site], *, guide: bool) -> Callable[[str, str, dict[str, Any]], Any]:

@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from bench.audit import Adapter, Site
+from bench.audit.numpyro import _sites
 from estimators.plugins import BlackBoxEstimator
 from estimators.spec import Spec
 
@@ -242,25 +243,6 @@ def _distribution(tfd: Any, site: Site, node: dict[str, Any]) -> Any:
     if site.dist == _C:
         return tfd.OneHotCategorical(logits=node["logits"], dtype=jnp.float32)
     return tfd.Normal(node["loc"], node["scale"])
-
-
-def _sites(program: Callable, params: dict[str, np.ndarray]) -> tuple[int, dict[str, Site], Any]:
-    """(E, the program's sites in order, the losses), from one eager run with every site at a fixed value (a
-    Gaussian's loc; Bernoulli 0; a categorical's first category)."""
-    import jax.numpy as jnp
-
-    sites: dict[str, Site] = {}
-
-    def sample(name: str, dist: str, node: dict[str, Any]) -> Any:
-        first = next(iter(node.values()))
-        sites[name] = Site(dist, tuple(first.shape[1:]))
-        if dist == _G:
-            return node["loc"]
-        value = jnp.zeros_like(first)
-        return value.at[..., 0].set(1.0) if dist == _C else value  # a valid one-hot
-
-    losses = program(sample, {k: jnp.asarray(v) for k, v in params.items()})
-    return int(losses.shape[0]), sites, losses
 
 
 # ------------------------------------------------------------------------------------------------- the catalog
