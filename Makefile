@@ -23,7 +23,8 @@ lint: $(STAMP)
 
 # Two tiers (README, "Tests"). One worker per core; tests are spread one by one, except the modules whose
 # module-scoped fixtures (the Ray cluster, reference runs, a rendered report) keep them on one worker (xdist_group).
-PYTEST := $(PY) -m pytest -n auto --dist loadgroup
+# The 10 slowest tests close every run, so the next slowdown shows in CI's own log.
+PYTEST := $(PY) -m pytest -n auto --dist loadgroup --durations=10
 test: lint
 	$(PYTEST) -m "not slow"
 
