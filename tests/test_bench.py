@@ -113,8 +113,9 @@ def test_failing_cell_is_recorded_and_sweep_goes_on(tmp_path, monkeypatch):
 
 
 def _fresh_count_of_estimators_for(problem: str) -> int:
-    """The default preset's estimators that apply, counted in a fresh interpreter, as the CLI sees the catalog: plug-ins that tests in this process
-    register (tests/test_plugins.py, on the same xdist worker) must not count."""
+    """The default preset's estimators that apply, counted in a fresh interpreter, as the CLI sees the catalog:
+    plug-ins that tests in this process register (tests/test_plugins.py, on the same xdist worker) must not
+    count."""
     code = ("import estimators; from bench.problems import PROBLEMS; from bench.plan.presets import QUICK; "
             f"print(sum(PROBLEMS[{problem!r}].supports(n) for n in QUICK.estimators or estimators.names()))")
     return int(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
