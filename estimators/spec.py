@@ -91,7 +91,7 @@ class Range:
 
 # bounds keep every option inside float32 arithmetic and a cell's memory (k draws, warm-up steps, states)
 OPTION_RANGES = {"tau": Range(1e-6, 1e6), "tau_f": Range(1e-6, 1e6), "tau_b": Range(1e-6, 1e6),
-                 "gap": Range(0, 1e6), "slope": Range(0, 1e6, lo_open=True), "decay": Range(0, 1, hi_open=True),
+                 "gap": Range(-1e6, 1e6), "slope": Range(0, 1e6, lo_open=True), "decay": Range(0, 1, hi_open=True),
                  "warmup": Range(0, 100_000, integer=True), "states": Range(1, 64, integer=True),
                  "k": Range(1, 10_000, integer=True), "baseline": Range(0, 1, integer=True),
                  "baseline_lr": Range(0, 10), "normalise": Range(0, 1, integer=True)}

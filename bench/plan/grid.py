@@ -149,7 +149,7 @@ def trajectory_cells(preset: Preset, *, backends: list[str], device: str, seed: 
     for key, pp in variants(replace(preset, problems=tuple(problems or t.problems))).items():
         problem = PROBLEMS[problem_name(key)]
         pp = {**pp, **{k: v for k, v in data.items() if problem.uses_data and k in pp}}
-        if not problem.supports(driver or t.driver, pp):
+        if not problem.uses_data or not problem.supports(driver or t.driver, pp):  # a trajectory trains on data
             continue
         for name, options in chosen:
             if not problem.supports(name, pp) or catalog.spec(name).family == "exact":
