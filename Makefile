@@ -34,8 +34,10 @@ test-slow: $(STAMP)
 test-all: lint
 	$(PYTEST)
 
+# one worker per core; the speed suite's cells are timed one at a time all the same (bench/cli.py)
+WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 bench: $(STAMP)
-	$(PY) -m bench all
+	$(PY) -m bench all --workers $(WORKERS)
 
 # The documentation site (mkdocs.yml): `mkdocs build --strict` into build/site/, offline; the catalog, problems,
 # presets and CLI pages are generated from the code at build time (docs/hooks.py).

@@ -97,7 +97,8 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar (CI logs)")
     p.add_argument("--executor", default="auto", choices=list(EXECUTORS),
                    help="where cells run (default auto: speed cells in fresh processes, the rest inline)")
-    p.add_argument("--workers", type=int, help="cells at a time: worker processes, or a local Ray cluster's CPUs")
+    p.add_argument("--workers", type=int, help="cells at a time: worker processes, or a local Ray cluster's CPUs "
+                                               "(speed cells are timed one at a time)")
     p.add_argument("--gpus-per-cell", type=float, help="ray on cuda: GPUs each cell asks for (default 1)")
     p.add_argument("--ray-address", help="ray: a running cluster ('auto' finds it; default: start a local one)")
 
@@ -359,6 +360,15 @@ def _executor(args: argparse.Namespace) -> Executor:
         raise UsageError(str(exc)) from None
 
 
+def _timing_executor(args: argparse.Namespace) -> Executor | None:
+    """Speed cells are timed one at a time whatever --workers says: two timings side by side on one machine
+    would each measure the other's load. None where the sweep's own executor already runs one cell at a time
+    (or a Ray cluster places the cells)."""
+    if args.executor not in ("auto", "process") or (args.workers or 1) == 1:
+        return None
+    return make(args.executor, device=args.device, workers=1)
+
+
 def _list() -> int:
     from bench.problems.plugins import LOADED
     from estimators.plugins import ESTIMATORS
@@ -487,12 +497,16 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(args.quiet)  # one bar over every suite's cells, with the time left
     for cells in grids:
         progress.add(to_run(cells, out, args.resume)[0])
+    alone = _timing_executor(args)
     try:
-        failed = sum(run_sweep(cells, out, argv, resume=args.resume, quiet=args.quiet, executor=executor,
-                               progress=progress) for cells in grids)
+        failed = sum(run_sweep(cells, out, argv, resume=args.resume, quiet=args.quiet,
+                               executor=alone if alone is not None and cells[0].suite == "speed" else executor,
+                               progress=progress) for cells in grids if cells)
     finally:
         progress.close()
         executor.close()
+        if alone is not None:
+            alone.close()
     if args.command == "all":
         report.render(out, report_out)
     return 1 if failed else 0

@@ -212,3 +212,19 @@ def test_worker_over_its_memory_budget_is_an_oom_cell_and_the_sweep_goes_on(refe
     assert (others.status == "ok").all()
     pd.testing.assert_frame_equal(_values(others), _values(reference[reference.cell_id != victim]), check_exact=True)
     assert "FAILED [oom] chain reinforce" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,alone", [(["--workers", "2"], 1), (["--workers", "2", "--executor", "process"], 1),
+                                        ([], None), (["--workers", "1"], None)])
+def test_speed_cells_are_timed_one_at_a_time_whatever_the_workers(argv, alone):
+    """Two timings side by side would each measure the other's load: with several workers the speed suite gets
+    an executor of its own with one."""
+    from bench import cli
+
+    args = cli.parser().parse_args(["all", *argv])
+    executor = cli._timing_executor(args)
+    try:
+        assert (executor.describe()["workers"] if executor is not None else None) == alone
+    finally:
+        if executor is not None:
+            executor.close()
