@@ -23,9 +23,14 @@ except ImportError:  # a torch-only install still runs the torch half of the sui
     pass
 
 
-# Estimators that train a network per state in JAX compile it anew in every case (RODEO: ~20 s a case on one
-# core): those cases run in the slow tier. The fast tier keeps their torch cases and the same-uniforms row test,
-# which shows that JAX computes the same rows.
+# What runs in the slow tier (`make test-slow`) besides the tests marked there, to keep `make test` fast:
+# - the JAX cases of the z-tests against exact truths (tests/test_unbiased.py, tests/test_gaussian_models.py):
+#   each compiles anew. The fast tier keeps their torch cases, and shows that JAX computes the same rows as torch
+#   on the same uniforms for every estimator (tests/test_backends_agree.py) and the same distributions
+#   (its mean-and-variance test), so a JAX fault still fails the fast tier;
+# - every JAX case of an estimator that trains a network per state (RODEO: ~20 s a case on one core), except the
+#   same-uniforms row test.
+JAX_Z_TESTS_SLOW = ("test_unbiased.py", "test_gaussian_models.py")
 SLOW_IN_JAX = {"rodeo"}
 
 
@@ -34,6 +39,7 @@ def pytest_collection_modifyitems(items):
 
     for item in items:
         params = item.callspec.params if hasattr(item, "callspec") else {}
-        if (params.get("name") in SLOW_IN_JAX and params.get("backend", "jax") == "jax"
-                and "same_rows" not in item.name):
+        jax_case = params.get("backend", "jax") == "jax"
+        if ((params.get("name") in SLOW_IN_JAX and jax_case and "same_rows" not in item.name)
+                or (item.path.name in JAX_Z_TESTS_SLOW and params.get("backend") == "jax")):
             item.add_marker(pytest.mark.slow)

@@ -31,6 +31,8 @@ from bench.stats.moments import Moments
 from bench.suites.common import cell_objective, rng, theta
 from estimators import catalog, plugins
 
+pytestmark = pytest.mark.slow  # other libraries audited: the slow tier (pyproject's marker)
+
 ROOT = Path(__file__).resolve().parent.parent
 ALPHA = 1e-3
 POWER_SCALE = 0.35  # the relative scale error each mean test could see (power 0.99): a wrong factor or sign shows

@@ -30,6 +30,7 @@ def test_one_run_serves_every_checkpoint_and_equals_a_run_to_it():
     assert {0, 1, 9, 10, 20, 30} <= points.kept_steps(30) and 11 not in points.kept_steps(30)
 
 
+@pytest.mark.slow  # ~50 s: two estimators, two checkpoints, both backends, a truth per checkpoint
 def test_the_suite_measures_every_estimator_at_each_checkpoint(tmp_path):
     code = main(["run", "trajectory", "--preset", "smoke", "--estimators", "rloo,reinmax", "--checkpoints", "0,20",
                  "--backend", ",".join(BACKENDS), "--n-estimates", "400", "--out", str(tmp_path), "--quiet",
