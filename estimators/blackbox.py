@@ -125,6 +125,9 @@ class Driver:
         raise NotImplementedError("a black box draws its own randomness: it cannot run on given uniforms")
 
     probe_sizes = (4, 16)
+    # a black box draws its own samples per call: its rows depend on how many one call asks for, so a cell's
+    # chunks must not vary with memory measurements (bench.stats.stream keeps them fixed)
+    rows_depend_on_chunks = True
 
     def chunk_bytes(self, call: Call, state: Any, n: int) -> None:
         """Unknown: a black box allocates through its own library (the plan reads the process's peak instead)."""

@@ -94,7 +94,8 @@ def stream(driver: Driver, obj: Any, rng: Rng, *, n_rows: int, options: dict[str
     for attempt in range(RETRIES + 1):
         try:
             moments = new_moments(chunk)
-            governor = mem.Governor(plan, chunk, lambda: statistics_to_come(moments, n_rows))
+            governor = chunk if getattr(driver, "rows_depend_on_chunks", False) else \
+                mem.Governor(plan, chunk, lambda: statistics_to_come(moments, n_rows))
             return _run(driver, obj, rng, n_rows, options, moments, governor, plan, check, cross, stop)
         except Exception as exc:  # noqa: BLE001 - only memory exhaustion is retried
             if isinstance(exc, mem.OutOfBudget) or not is_oom(exc) or attempt == RETRIES or chunk == 1:
