@@ -286,7 +286,7 @@ ADAPTERS: list[Adapter] = [
     _adapter("rloo", Spec(
         _name("rloo"), "score-function", True, (_B, _C, _G), 1, False,
         f"Kool, van Hoof & Welling 2019, Buy 4 REINFORCE samples, get a baseline for free!; {STORCH}",
-        multi_sample=True,
+        multi_sample=True, min_samples=2,
         note="storch's n_samples = the cell's n_samples (2 in the audit) at every site, nested: n^sites "
              "evaluations per example"),
         "storch.method.ScoreFunction(n_samples=n, baseline_factory='batch_average'): leave-one-out baseline over "
