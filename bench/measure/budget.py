@@ -133,8 +133,8 @@ def release() -> None:
         pass
 
 
-def plan(budget: int, bytes_for: Callable[[int], float | None], n_params: int, reserved: float, n_rows: int,
-         sizes: tuple[int, int] = (4, 16)) -> Plan:
+def plan(budget: int, bytes_for: Callable[[int], float | None], run_rows: Callable[[int], Any], n_params: int,
+         reserved: float, n_rows: int, sizes: tuple[int, int] = (4, 16)) -> Plan:
     """Rows per chunk within `budget`, or OutOfBudget. `bytes_for(n)` is the peak of what computing n gradient
     rows allocates (the driver's own account: torch's allocator trace, XLA's buffer assignment; None where it
     has none, and then the process's high-water mark around a run is read instead); `reserved`: bytes the
@@ -145,9 +145,9 @@ def plan(budget: int, bytes_for: Callable[[int], float | None], n_params: int, r
     release()
     base = rss() or 0
     small, large = sizes
+    if bytes_for(small) is None:  # no account of its own: run the rows and read the process's peak around them
+        return _plan_by_peaks(budget, run_rows, n_params, reserved, n_rows, sizes, base)
     found = [bytes_for(n) for n in (small, small, large)]  # the first call pays for compilation and warm-up
-    if None in found:
-        return _plan_by_peaks(budget, bytes_for, n_params, reserved, n_rows, sizes, base)
     per_row = max((found[2] - found[1]) / (large - small), 0.0)
     return _fit(budget, per_row, max(found[1] - small * per_row, 0.0), base, reserved, n_params, n_rows, True)
 

@@ -81,15 +81,8 @@ def stream(driver: Driver, obj: Any, rng: Rng, *, n_rows: int, options: dict[str
     `check`: compare sampled rows with the eager path; `cross`: with another backend's (driver, objective)."""
     n_params = sum(int(np.prod(v.shape)) for v in obj.theta.values())
     reserved = 8.0 * n_params * 130  # Moments: ~100 batch sums, unit vectors and per-coordinate sums, float64
-    def bytes_for(n: int) -> float | None:
-        """The driver's account of n rows' memory; where it has none, the rows' own run (the plan then reads
-        the process's peak around it)."""
-        found = driver.chunk_bytes(obj, obj.state, n)
-        if found is None:
-            driver.rows(obj, obj.state, rng, 0, n)
-        return found
-
-    plan = mem.plan(budget, bytes_for, n_params, reserved, n_rows, driver.probe_sizes)
+    plan = mem.plan(budget, lambda n: driver.chunk_bytes(obj, obj.state, n),
+                    lambda n: driver.rows(obj, obj.state, rng, 0, n), n_params, reserved, n_rows, driver.probe_sizes)
     chunk = min(plan.chunk_rows, max_chunk or n_rows)
     for attempt in range(RETRIES + 1):
         try:
