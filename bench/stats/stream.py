@@ -2,7 +2,8 @@
 
 Chunks are sized by `bench.measure.budget.plan`; a chunk that still runs out of memory restarts the stream
 with half the chunk, twice at most, then the cell is `oom`. Two paths check every streamed cell's rows on a
-random sample of them (CHECK_ROWS), computed again from the same randomness:
+random sample of them (CHECK_ROWS), computed again from the same randomness, once per frozen state (the sampled
+rows of every chunk at that state together):
 
 - compiled against eager: in a compiled backend (JAX, torch-compile), and for a JAX black box, the rows op by
   op (`Driver.eager`);
@@ -110,24 +111,50 @@ def _run(driver, obj, rng, n_rows, options, moments, governor, plan, check, cros
     names = list(obj.theta)
     picked = np.random.default_rng(rng.seed + 77).choice(n_rows, min(CHECK_ROWS, n_rows), replace=False)
     sample = set(picked.tolist()) if check or cross else set()
+    pending = Sampled()
     largest = 0
     for part in sampling.chunks(driver, obj, n_rows, options, governor, rng):
         flat = flatten(part.rows, names)
         if not np.all(np.isfinite(flat)):
             raise FloatingPointError(f"non-finite estimates in rows {part.start}..{part.start + len(flat) - 1}")
+        if pending.indices and pending.cluster != part.cluster:
+            _recompute(pending, driver, obj, rng, names, check, cross, out)
+            pending = Sampled()
         mine = sorted(i for i in sample if part.start <= i < part.start + len(flat))
         if mine:
-            here = flat[np.array(mine) - part.start]
-            if check:
-                out.eager.add(here, flatten(driver.eager(obj, part.state, rng, np.array(mine)), names), mine)
-            if cross is not None:
-                other, other_obj = cross
-                u = driver.uniforms(obj, rng, np.array(mine))
-                state = tree_map(driver.ops.to_numpy, part.state)
-                out.cross.add(here, flatten(other.rows_on(other_obj, state, u), names), mine)
+            pending.add(part.cluster, part.state, mine, flat[np.array(mine) - part.start])
         moments.add(flat, part.cluster)
         largest = max(largest, len(flat))
         if stop is not None and stop(moments):
             break
+    if pending.indices:
+        _recompute(pending, driver, obj, rng, names, check, cross, out)
     out.plan = mem.Plan(plan.budget, plan.per_row, plan.fixed, largest, plan.measured)
     return out
+
+
+@dataclass
+class Sampled:
+    """Sampled rows of one frozen state, gathered across chunks so each other path runs once per state: an op by
+    op JAX pass compiles every operation it meets for each new shape, seconds per call."""
+
+    cluster: int = -1
+    state: Any = None
+    indices: list[int] = field(default_factory=list)
+    rows: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, cluster: int, state: Any, indices: list[int], rows: np.ndarray) -> None:
+        self.cluster, self.state = cluster, state
+        self.indices += indices
+        self.rows.append(rows)
+
+
+def _recompute(sampled: Sampled, driver, obj, rng, names, check, cross, out: Streamed) -> None:
+    here, rows = np.concatenate(sampled.rows), np.array(sampled.indices)
+    if check:
+        out.eager.add(here, flatten(driver.eager(obj, sampled.state, rng, rows), names), sampled.indices)
+    if cross is not None:
+        other, other_obj = cross
+        u = driver.uniforms(obj, rng, rows)
+        state = tree_map(driver.ops.to_numpy, sampled.state)
+        out.cross.add(here, flatten(other.rows_on(other_obj, state, u), names), sampled.indices)
