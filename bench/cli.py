@@ -236,7 +236,7 @@ def _grid(args: argparse.Namespace, suite: str) -> list[Cell]:
         depths=depths or (preset.speed_depths if speed else preset.depths),
         batch_sizes=batches or (preset.speed_batch_sizes if speed else preset.batch_sizes),
         n_samples=samples or preset.n_samples, seed=args.seed, n_estimates=n_estimates, points=preset.points,
-        problem_depths=None if depths or args.problems else grid.problem_depths(preset, list(variants), speed))
+        problem_depths=None if depths else grid.problem_depths(preset, list(variants), speed))
     if suite == "gradients" and not (args.problems or args.estimators or depths or batches or samples):
         cells += grid.claim_cells(list(preset.claims), backends=backends, device=args.device, seed=args.seed,
                                   data=data, n_estimates=n_estimates)  # the preset's own grid: its papers' claims
