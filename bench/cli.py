@@ -168,7 +168,7 @@ def _data(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _settings(args: argparse.Namespace, preset: Preset) -> tuple[tuple[str, Any], ...]:
-    """How cells run, not what they measure: the memory budget and the reference truths' precision."""
+    """How cells run, not what they measure: the memory budget, the timings' and reference truths' precision."""
     budget = options.memory(args.memory_budget, total_memory()) if args.memory_budget else default_budget(
         args.workers or 1)
     rel_se = preset.truth_rel_se if args.truth_rel_se is None else options.fraction(args.truth_rel_se,
@@ -180,6 +180,7 @@ def _settings(args: argparse.Namespace, preset: Preset) -> tuple[tuple[str, Any]
     if args.cache_dir:
         options.folder(args.cache_dir, "--cache-dir")
     return (("cache_dir", args.cache_dir), ("max_chunk_rows", args.max_chunk_rows), ("memory_budget", budget),
+            ("timing_max_s", preset.timing_max_s), ("timing_rel_se", preset.timing_rel_se),
             ("truth_max_estimates", cap), ("truth_rel_se", rel_se))
 
 
@@ -253,7 +254,7 @@ def _variants(problems: str | None, preset: Preset, speed: bool) -> dict[str, di
         return grid.variants(preset, speed)
     asked = options.problems(problems)
     plain = tuple(k for k in asked if ":" not in k)
-    at_preset = grid.variants(dataclasses.replace(preset, problems=plain), speed) if plain else {}
+    at_preset = grid.variants(dataclasses.replace(preset, problems=plain, speed_problems=None), speed) if plain else {}
     out: dict[str, dict[str, Any]] = {}
     for key, pp in asked.items():
         out.update({k: v for k, v in at_preset.items() if grid.problem_name(k) == key} if ":" not in key

@@ -9,20 +9,33 @@ done (the drivers' `timed` closures synchronise: torch.cuda.synchronize, jax.blo
 3. Rounds in ABBA order: a block of A, two blocks of B, a block of A. A's time in the round is the mean of its
    two blocks, B's likewise, so a drift that is linear within the round (a clock ramping, a neighbour's load
    rising) cancels from both means' ratio. The round's ratio is t_A / t_B. Rounds repeat until about
-   `target_s` have passed (between `min_rounds` and `max_rounds`).
-4. Summary: median and interquartile range (IQR) of the rounds' t_A, of t_B and of the ratios (`Spread`). The
-   median of per-round ratios is not the ratio of medians: each round compares A and B under the same
-   conditions, which is what makes the ratio steadier than either time.
+   `target_s` have passed (at least `min_rounds`), then go on while any of the three medians below is less
+   precise than `max_rel_se`, until `max_s` have passed or `max_rounds` were run.
+4. Summary: median and interquartile range (IQR) of the rounds' t_A, of t_B and of the ratios (`Spread`), and
+   the medians' standard errors (from the IQR and the number of rounds). The median of per-round ratios is not
+   the ratio of medians: each round compares A and B under the same conditions, which is what makes the ratio
+   steadier than either time.
 5. Foreign load (Linux): the CPU time every other process on the machine took, as a fraction of the machine's
    capacity, from /proc/stat (all CPUs' busy jiffies) minus this process's own CPU time (/proc/self/stat, every
    thread): read over `load_window_s` of idling before the measurement and over each half of the rounds. A
    competing process that spins on one core of a 2-core machine reads as 0.5; this process's own threads
    (torch's or XLA's pools) never count. Where /proc is missing the load reads NaN and is not judged.
-6. Stability: `stable` when the relative IQRs (IQR / median) of t_A, t_B and the ratio are each at most
-   `max_rel_iqr`, the foreign load of neither half differs from the load before by more than
+6. Stability: `stable` when the medians of t_A, t_B and the ratio each have a relative standard error of at
+   most `max_rel_se`, the foreign load of neither half differs from the load before by more than
    `max_load_change`, and the median ratio is at least `min_ratio` (the estimator does all its floor does and
    more; a ratio well below 1 is a measurement fault, not a fast estimator). Otherwise the whole measurement
    (warm-up, calibration, rounds) is repeated, at most `attempts` times in all; the last is reported, unstable.
+
+   Why the median's precision and not the blocks' spread itself: torch.utils.benchmark warns when a
+   measurement's IQR passes 10% of its median, and pyperf when its standard deviation does; both then ask for a
+   quieter machine. On a shared virtual machine the host's own phases move every block by 15-60% for tenths of
+   a second at a time whatever this process does (measured on the 2-core machines this suite is developed on,
+   with no other process running), so that bound would mark almost every cell unstable while the median of
+   many interleaved rounds still repeats from run to run. The bound is therefore on what is published: the
+   median, whose standard error shrinks as rounds are added. A step change (a competitor, a frequency change
+   half-way) still widens the IQR past what more rounds can make up for within `max_s`, and the load check
+   catches a competitor directly. benchmarks/speed_goals.py measures every cell twice to check that the
+   medians repeat.
 
 Everything that touches the machine (clock, CPU counters, sleep) is passed in, so the tests drive the protocol
 with a fake clock and calls of known duration.
@@ -64,6 +77,10 @@ class Spread:
         return self.iqr / self.median if self.median > 0 else math.inf
 
     @property
+    def rel_se(self) -> float:
+        return self.stderr / self.median if self.median > 0 else math.inf
+
+    @property
     def stderr(self) -> float:
         """Standard error of the median for roughly normal values: 1.2533 sigma / sqrt(n), sigma = IQR / 1.349."""
         return 1.2533 * self.iqr / 1.349 / math.sqrt(self.n) if self.n else math.nan
@@ -75,8 +92,9 @@ class Settings:
     min_block_s: float = 0.005  # a round holds four blocks: at least 20 ms
     target_s: float = 1.0
     min_rounds: int = 9
-    max_rounds: int = 41
-    max_rel_iqr: float = 0.10
+    max_rounds: int = 401
+    max_s: float = 4.0  # rounds go on past target_s, while a median is not yet precise, until this long
+    max_rel_se: float = 0.03  # of each median (time, floor, ratio): its standard error over the median
     max_load_change: float = 0.15  # of the machine's capacity: one spinning core of two is 0.5
     min_ratio: float = 0.9
     attempts: int = 3
@@ -170,27 +188,38 @@ def compare_once(a: Callable[[], Any], b: Callable[[], Any], settings: Settings 
     (loops_a, block_a), (loops_b, block_b) = (calibrate(fn, settings.min_block_s, clock) for fn in (a, b))
     rounds = n_rounds(2 * (block_a + block_b), settings)
     order = ((a, loops_a), (b, loops_b), (b, loops_b), (a, loops_a))  # ABBA
-    ta, tb = [], []
+    ta, tb, ratios = [], [], []
     marks = [(clock(), counters())]
-    for r in range(rounds):
+    while True:
         a1, b1, b2, a2 = (block(fn, loops, clock) for fn, loops in order)
         ta.append((a1 + a2) / (2 * loops_a))
         tb.append((b1 + b2) / (2 * loops_b))
-        if r + 1 in (rounds // 2, rounds):
-            marks.append((clock(), counters()))
-    halves = tuple(foreign_load(c0, c1, t1 - t0) for (t0, c0), (t1, c1) in zip(marks, marks[1:]))
-    ratios = [x / y for x, y in zip(ta, tb)]
+        ratios.append(ta[-1] / tb[-1])
+        marks.append((clock(), counters()))
+        n = len(ta)
+        if n >= settings.max_rounds or marks[-1][0] - marks[0][0] >= settings.max_s:
+            break
+        if n >= rounds and n % 4 == 0 and precise(settings, ta, tb, ratios):  # percentiles every 4th round
+            break
+    middle = marks[len(marks) // 2]
+    halves = tuple(foreign_load(c0, c1, t1 - t0) for (t0, c0), (t1, c1) in ((marks[0], middle),
+                                                                           (middle, marks[-1])))
     out = Comparison(Spread.of(ta), Spread.of(tb), Spread.of(ratios), (loops_a, loops_b), load_before, halves,
                      1, False, "")
     reason = judge(out, settings)
     return replace(out, stable=not reason, reason=reason)
 
 
+def precise(settings: Settings, *series: list[float]) -> bool:
+    return all(Spread.of(s).rel_se <= settings.max_rel_se for s in series)
+
+
 def judge(c: Comparison, settings: Settings) -> str:
     """'' when the comparison meets every stability bound, else the bounds it broke, in words."""
-    broke = [f"{name} IQR {s.rel_iqr:.0%} of median > {settings.max_rel_iqr:.0%}"
+    broke = [f"{name} median +-{s.rel_se:.1%} > {settings.max_rel_se:.0%} (IQR {s.rel_iqr:.0%} of it, "
+             f"{s.n} rounds)"
              for name, s in (("time", c.time), ("floor", c.floor), ("ratio", c.ratio))
-             if not s.rel_iqr <= settings.max_rel_iqr]
+             if not s.rel_se <= settings.max_rel_se]
     if c.load_change > settings.max_load_change:  # NaN (no /proc) is not judged
         broke.append(f"foreign load changed by {c.load_change:.2f} > {settings.max_load_change:.2f}")
     if not c.ratio.median >= settings.min_ratio:

@@ -46,7 +46,10 @@ def speed(cell: Cell) -> list[dict[str, Any]]:
     compile_s, run, compiled = timed(cell)
     _, floor_run, _ = timed(cell, FLOOR)
     threads = protocol.pin_threads()  # after building: a torch cell has imported torch by now
-    settings = protocol.Settings(min_ratio=0.0) if PROBLEMS[cell.problem].skips else protocol.Settings()
+    max_s = float(cell.setting("timing_max_s", protocol.Settings.max_s))
+    settings = protocol.Settings(target_s=min(protocol.Settings.target_s, max_s), max_s=max_s,
+                                 max_rel_se=float(cell.setting("timing_rel_se", protocol.Settings.max_rel_se)),
+                                 min_ratio=0.0 if PROBLEMS[cell.problem].skips else protocol.Settings.min_ratio)
     c = protocol.compare(run, floor_run, settings)
     memory = estimate_memory(cell.backend, cell.device, run, compiled=compiled)
     status = c.reason or f"stable at attempt {c.attempts}"
