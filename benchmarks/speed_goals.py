@@ -39,7 +39,7 @@ import estimators  # noqa: E402
 from bench.measure import protocol  # noqa: E402
 from bench.plan.cell import Cell  # noqa: E402
 from bench.problems import PROBLEMS  # noqa: E402
-from bench.suites.speed import FLOOR, timed  # noqa: E402
+from bench.suites.speed import FLOOR, protocol_settings, timed  # noqa: E402
 
 PROBLEM_NAMES = ("chain", "bsn", "sbn-vae", "skip-rnn", "stochastic-depth")
 # single evaluation; antithetic; and the catalog's newer estimators (2020-2024) at their fewest draws
@@ -86,7 +86,7 @@ def wait_for_quiet(max_foreign: float, timeout_s: float) -> float:
 def measure(backend: str, problems: list[str], names: list[str]) -> list[dict]:
     out = []
     for problem in problems:
-        settings = protocol.Settings(min_ratio=0.0) if PROBLEMS[problem].skips else protocol.Settings()
+        settings = protocol_settings(cell(problem, FLOOR, backend))
         _, floor_run, _ = timed(cell(problem, FLOOR, backend), FLOOR)
         for name in names:
             if not PROBLEMS[problem].supports(name) or evaluations(name) is None:

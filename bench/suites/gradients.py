@@ -2,11 +2,12 @@
 
 Rows are streamed in chunks that fit the cell's memory budget (bench.stats.stream) into float64 moments
 (bench.stats.moments), and compared with the problem's truth (bench.stats.truths) by bench.stats.metrics. Two
-other paths recompute a sample of rows from the same randomness: compiled cells (JAX, torch-compile, a JAX black
-box) op by op, and JAX cells in torch (when installed, on cpu) from the same uniforms; too many differing rows
-make the cell a `mismatch`. A torch-compile cell also records its recompilations (graphs compiled after the
-first). Besides the metrics, each cell records how it was measured: the truth's relative standard error and
-estimates, rows per chunk, the process's peak resident memory, and the rows checked on each path.
+other paths recompute a sample of rows from the same randomness: JAX cells in torch (when installed, on cpu)
+from the same uniforms, and compiled cells (torch-compile, a JAX black box, JAX where torch cannot check it or
+finds rows that differ) op by op; too many differing rows make the cell a `mismatch`. A torch-compile cell also
+records its recompilations (graphs compiled after the first). Besides the metrics, each cell records how it was
+measured: the truth's relative standard error and estimates, rows per chunk, the process's peak resident memory,
+and the rows checked on each path.
 """
 
 from __future__ import annotations

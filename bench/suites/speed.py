@@ -42,15 +42,20 @@ def timed(cell: Cell, estimator: str | None = None) -> tuple[float, Callable[[],
     return compile_s, run, getattr(run, "executable", None)
 
 
+def protocol_settings(cell: Cell) -> protocol.Settings:
+    """The timing protocol for a cell: its preset's precision, and no "faster than the floor" fault where torch
+    skips work the floor does."""
+    max_s = float(cell.setting("timing_max_s", protocol.Settings.max_s))
+    return protocol.Settings(target_s=min(protocol.Settings.target_s, max_s), max_s=max_s,
+                             max_rel_se=float(cell.setting("timing_rel_se", protocol.Settings.max_rel_se)),
+                             min_ratio=0.0 if PROBLEMS[cell.problem].skips else protocol.Settings.min_ratio)
+
+
 def speed(cell: Cell) -> list[dict[str, Any]]:
     compile_s, run, compiled = timed(cell)
     _, floor_run, _ = timed(cell, FLOOR)
     threads = protocol.pin_threads()  # after building: a torch cell has imported torch by now
-    max_s = float(cell.setting("timing_max_s", protocol.Settings.max_s))
-    settings = protocol.Settings(target_s=min(protocol.Settings.target_s, max_s), max_s=max_s,
-                                 max_rel_se=float(cell.setting("timing_rel_se", protocol.Settings.max_rel_se)),
-                                 min_ratio=0.0 if PROBLEMS[cell.problem].skips else protocol.Settings.min_ratio)
-    c = protocol.compare(run, floor_run, settings)
+    c = protocol.compare(run, floor_run, protocol_settings(cell))
     memory = estimate_memory(cell.backend, cell.device, run, compiled=compiled)
     status = c.reason or f"stable at attempt {c.attempts}"
     load = (f"foreign CPU before {c.load_before:.2f}, during {c.load_during[0]:.2f} then {c.load_during[1]:.2f}"
