@@ -29,7 +29,7 @@ class TrainingGrid:
     batch_size: int = 32
 
 
-PAPERS_ESTIMATORS = ("rloo", "arm", "disarm", "arms", "double-cv", "rodeo", "reinmax")  # the papers' figures'
+PAPERS_ESTIMATORS = ("rloo", "arm", "disarm", "arms", "double-cv", "rodeo", "ugc", "reinmax")  # the papers' figures'
 
 
 @dataclass(frozen=True)
