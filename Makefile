@@ -22,7 +22,9 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 # Two tiers (README, "Tests"). One worker per core; tests are spread one by one, except the modules whose
-# module-scoped fixtures (the Ray cluster, reference runs, a rendered report) keep them on one worker (xdist_group).
+# expensive fixtures (the Ray cluster, reference runs, a rendered report) keep them on one worker (xdist_group);
+# those fixtures are session-scoped, since a module-scoped one is rebuilt whenever another module's test runs
+# in between on that worker.
 # The 10 slowest tests close every run, so the next slowdown shows in CI's own log.
 PYTEST := $(PY) -m pytest -n auto --dist loadgroup --durations=10
 test: lint

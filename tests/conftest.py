@@ -2,6 +2,9 @@
 
 import os
 import tempfile
+from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # truths computed by the tests' cells stay out of the user's cache (~/.cache/mcgrad-bench), one folder a session
@@ -35,11 +38,27 @@ SLOW_IN_JAX = {"rodeo"}
 
 
 def pytest_collection_modifyitems(items):
-    import pytest
-
     for item in items:
         params = item.callspec.params if hasattr(item, "callspec") else {}
         jax_case = params.get("backend", "jax") == "jax"
         if ((params.get("name") in SLOW_IN_JAX and jax_case and "same_rows" not in item.name)
                 or (item.path.name in JAX_Z_TESTS_SLOW and params.get("backend") == "jax")):
             item.add_marker(pytest.mark.slow)
+
+
+def _declares_a_group(path: str) -> bool:
+    file = Path(__file__).parent.parent / path
+    return file.is_file() and "xdist_group(" in file.read_text()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """`--dist loadgroup` sends a module's tests to one worker by appending "@group" to their node ids; with
+    pytest 9.2 the append silently stopped taking effect (pytest-xdist#1386), and each worker built the
+    report and the Ray cluster for itself. Stop with that said, rather than run slower without a word."""
+    if node.config.getoption("dist", "no") != "loadgroup" or any("@" in i for i in ids):
+        return
+    files = {i.split("::")[0] for i in ids}
+    if any(_declares_a_group(f) for f in files):
+        pytest.exit("pytest-xdist's --dist loadgroup dropped every xdist_group (pytest-xdist#1386, pytest 9.2): "
+                    "install what pyproject.toml pins (`pip install -e '.[dev]'`)", returncode=4)

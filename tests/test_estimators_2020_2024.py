@@ -23,9 +23,9 @@ from scipy.stats import chisquare
 import estimators
 from estimators.api import node_objective
 from tests.truths import (
-    BACKENDS,
     C4,
     POINTS,
+    TIERED,
     bernoulli_configs,
     bernoulli_truth,
     df6_numpy,
@@ -36,10 +36,6 @@ from tests.truths import (
 )
 
 N = 20_000
-# JAX compiles every case anew (seconds each, minutes over this file), and tests/test_backends_agree.py shows that
-# every estimator's JAX rows equal its torch rows on the same uniforms: the fast tier runs these tests in torch, the
-# slow tier (`make test-slow`) in JAX as well
-TIERED = [pytest.param(b, marks=pytest.mark.slow) if b == "jax" else b for b in BACKENDS]
 CATS = POINTS["categorical"]  # 4 categories, at logits 0 and away from them
 BERN = POINTS["bernoulli"]  # 6 units
 C = C4.astype(np.float64)

@@ -18,13 +18,10 @@ from scipy.stats import chisquare, norm
 
 import estimators
 from estimators.api import node_objective
-from tests.truths import BACKENDS, bernoulli_truth, df6_numpy, f6, problem, variance_and_se, xp
+from tests.truths import TIERED, bernoulli_truth, df6_numpy, f6, problem, variance_and_se, xp
 
 N = 20_000
-# JAX compiles every case anew (seconds each, minutes over this file), and tests/test_backends_agree.py shows that
-# every estimator's JAX rows equal its torch rows on the same uniforms: the fast tier runs these tests in torch, the
-# slow tier (`make test-slow`) in JAX as well (tests/test_unbiased.py z-tests all three in JAX in the fast tier)
-TIERED = [pytest.param(b, marks=pytest.mark.slow) if b == "jax" else b for b in BACKENDS]
+# TIERED backends (tests/truths.py); tests/test_unbiased.py z-tests all three in JAX in the fast tier
 FAMILY_ALPHA = 1e-4  # chance that a correct estimator fails one test, over all the coordinates it checks
 A3 = np.array([[1.0, -2.0, 0.5], [0.7, 1.5, -1.0], [-0.4, 0.9, 2.0]], np.float32)
 CAT3 = {"zero": np.zeros((3, 3), np.float32),

@@ -30,7 +30,7 @@ from bench.store import parquet as store
 from bench.suites.gradients import PROCESS_METRICS
 from tests.truths import BACKENDS
 
-pytestmark = pytest.mark.xdist_group("executors")  # its module-scoped fixtures run once, on one worker
+pytestmark = pytest.mark.xdist_group("executors")  # its session-scoped fixtures run once, on one worker
 
 # 8 cells (4 with one backend): toy-bernoulli and a depth-2 chain, reinforce and disarm; about 1 s each
 ARGS = ["run", "gradients", "--problems", "toy-bernoulli,chain", "--depths", "2", "--estimators",
@@ -39,7 +39,7 @@ KEY = ["cell_id", "metric", "param_group"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def reference_dir(tmp_path_factory) -> Path:
     """The cells run inline, one thread: what every other executor must reproduce."""
     out = tmp_path_factory.mktemp("inline")
@@ -52,7 +52,7 @@ def reference_dir(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def reference(reference_dir) -> pd.DataFrame:
     df = pd.read_parquet(reference_dir)
     assert (df.status == "ok").all() and df.cell_id.nunique() == 4 * len(BACKENDS)

@@ -15,17 +15,24 @@ import estimators
 from bench.stats.metrics import Truth, batch_rows, summarize, summarize_rows
 from bench.stats.moments import Moments
 
-pytestmark = pytest.mark.xdist_group("metrics")  # its module-scoped fixtures run once, on one worker
-
 P, R = 300, 1000
 Z95 = 1.96
+
+
+def _summary(rows: np.ndarray, truth: np.ndarray | Truth) -> dict[str, tuple]:
+    """The whole gradient's statistics, its coordinates one parameter as the suites hold them (summarize_rows
+    makes each column a parameter of its own, four times slower over a thousand repetitions)."""
+    truth = truth if isinstance(truth, Truth) else Truth(np.asarray(truth, np.float64))
+    m = Moments({"g": rows.shape[1]}, {"all": ["g"]}, batch_rows(len(rows)), truth.mean)
+    m.add(rows)
+    return summarize(m, truth)["all"]
 
 
 def _binomial_ok(hits: int, reps: int) -> bool:
     return abs(hits / reps - 0.95) <= 3 * np.sqrt(0.95 * 0.05 / reps)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def gaussian_case():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(P, 5)) * 2.0
@@ -38,7 +45,7 @@ def _coverage(mu, cov, chol, truth, bias_sq_true, reps=1000, seed=1):
     hits = {"bias_sq": 0, "bias": 0, "variance": 0, "mse": 0}
     for _ in range(reps):
         rows = mu + rng.normal(size=(R, P)) @ chol.T
-        stats = summarize_rows(rows, truth)["all"]
+        stats = _summary(rows, truth)
         for metric, true in [("bias_sq", bias_sq_true), ("bias", np.sqrt(bias_sq_true)),
                              ("variance", np.trace(cov)), ("mse", np.trace(cov) + bias_sq_true)]:
             value, se = stats[metric]
@@ -91,7 +98,7 @@ def test_coverage_of_a_real_estimator_with_200_parameters():
                                 dist="bernoulli", backend=backend, n_estimates=reps * rows, seed=3)["logits"]
     hits = {"bias_sq": 0, "variance": 0}
     for rep in range(reps):
-        stats = summarize_rows(g[rep * rows:(rep + 1) * rows], mean)["all"]
+        stats = _summary(g[rep * rows:(rep + 1) * rows], mean)
         hits["bias_sq"] += abs(stats["bias_sq"][0]) <= Z95 * stats["bias_sq"][1]
         hits["variance"] += abs(stats["variance"][0] - trace) <= Z95 * stats["variance"][1]
     print(f"\ncoverage of 95% intervals, REINFORCE on 200 Bernoullis, {reps} repetitions: {hits}")
@@ -116,9 +123,9 @@ def test_reference_truth_noise_is_carried():
         dev = np.sqrt(counts)[:, None] * (sums / counts[:, None] - t_mean)
         truth = Truth(t_mean, dev, n_truth)
         rows = rng.normal(size=(R, p)) * scale
-        value, se = summarize_rows(rows, truth)["all"]["bias_sq"]
+        value, se = _summary(rows, truth)["bias_sq"]
         hits += abs(value) <= Z95 * se
-        value0, se0 = summarize_rows(rows, Truth(t_mean))["all"]["bias_sq"]  # pretending the truth is exact
+        value0, se0 = _summary(rows, Truth(t_mean))["bias_sq"]  # pretending the truth is exact
         naive += abs(value0) <= Z95 * se0
     print(f"\ncoverage with a reference truth: {hits / reps:.3f} (ignoring its noise: {naive / reps:.3f})")
     assert _binomial_ok(hits, reps), hits / reps

@@ -24,7 +24,7 @@ from bench.problems import PROBLEMS
 from bench.problems import plugins as problem_plugins
 from estimators import catalog, plugins
 
-pytestmark = pytest.mark.xdist_group("plugins")  # its module-scoped fixtures run once, on one worker
+pytestmark = pytest.mark.xdist_group("plugins")  # its session-scoped fixtures run once, on one worker
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "mcgrad-plugin-example"
@@ -135,7 +135,7 @@ def test_a_node_level_black_box_runs_on_single_nodes_only(clean_catalog):
     assert "runs on single-node problems only" in run_cell(chain)[0]["message"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def installed(tmp_path_factory):
     """The example plug-in pip-installed into its own folder, put on the path of the commands below."""
     target, source = tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("src") / EXAMPLE.name

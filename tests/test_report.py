@@ -22,7 +22,7 @@ from bench.report.costplots import front, pareto
 from bench.report.doc import Heading
 from tests import synthetic_results
 
-pytestmark = pytest.mark.xdist_group("report")  # its module-scoped fixtures run once, on one worker
+pytestmark = pytest.mark.xdist_group("report")  # its session-scoped fixtures run once, on one worker
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -30,7 +30,7 @@ FINDINGS = pd.DataFrame([{"seed": "002", "experiment": "002-1", "seed_conclusion
                           "suite_finding": "synthetic finding", "agrees": "yes"}])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def results(tmp_path_factory) -> Path:
     return synthetic_results.write(tmp_path_factory.mktemp("results"))
 
@@ -62,7 +62,7 @@ def overlapping(fig) -> list[tuple[str, str]]:
                   if ax is not owner and box.overlaps(area)]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rendered(results, tmp_path_factory) -> tuple[Path, list[str], dict[str, list]]:
     """The report folder, the warnings raised while rendering it (bench.literature.findings replaced by a fake)
     and, per plot, the texts in it that overlap (checked as each figure is saved)."""

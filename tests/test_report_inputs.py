@@ -111,7 +111,7 @@ def _hostile(folder: Path) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hostile_report(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("hostile")
     path, _ = _render(_hostile(folder / "results"), folder / "out")

@@ -25,7 +25,7 @@ from estimators.sampling import estimate
 from tests.truths import chain_truth
 
 pytestmark = [pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"),
-              pytest.mark.xdist_group("torch_compile")]  # its module-scoped fixture runs once, on one worker
+              pytest.mark.xdist_group("torch_compile")]  # its session-scoped fixture runs once, on one worker
 ROWS = 64
 SMALL = {"chain": {"width": 3}, "bsn": {"width": 3}, "sbn-vae": {"width": 3, "hidden": 8},
          "toy-bernoulli": {"units": 3, "spread": 1.0}, "stochastic-depth": {"width": 16}, "toy-gaussian": {}}
@@ -44,7 +44,7 @@ def built(backend: str, problem: str, name: str, *, seed: int = 0, batch: int = 
                         n_samples=estimators.spec(name).min_samples, seed=seed, options={}, batch_size=batch)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chain_disarm():
     """Compiled chain/disarm, shared by the tests that reuse its graph."""
     return built("torch-compile", "chain", "disarm", seed=5)

@@ -11,12 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 
 import estimators
 
 # torch-compile runs the torch estimators; tests/test_torch_compile.py shows its rows equal eager torch's on the
 # same uniforms, which carries every torch test here over to it (compiling each case here would take minutes)
 BACKENDS = [b for b in estimators.available_backends() if b != "torch-compile"]
+# A claim tested in torch in the fast tier and in JAX in the slow tier (`make test-slow`) as well: JAX compiles
+# every case anew (seconds each), and tests/test_backends_agree.py shows in the fast tier that every estimator's
+# JAX rows equal its torch rows on the same uniforms
+TIERED = [pytest.param(b, marks=pytest.mark.slow) if b == "jax" else b for b in BACKENDS]
 A6 = np.array([0.9, -0.6, 1.3, 0.4, -1.1, 0.7], np.float32)
 C4 = np.array([1.0, -2.0, 0.5, 3.0], np.float32)
 POINTS = {  # logits at the symmetric point and away from it
