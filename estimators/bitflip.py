@@ -23,10 +23,9 @@ from math import prod
 from estimators.ops import Array, Downstream, Ops, attach, per_unit
 from estimators.spec import Spec
 
-SPEC = Spec("bitflip", "measure-valued", True, ("bernoulli",), 2, False,
-            "Kunes, Yin, Land, Haviv, Pe'er & Tavare 2023, Gradient estimation for binary latent variables via "
-            "gradient variance clipping (bitflip-1)",
-            uniforms=2,
+PAPER = ("Kunes, Yin, Land, Haviv, Pe'er & Tavare 2023, Gradient estimation for binary latent variables via gradient "
+         "variance clipping")
+SPEC = Spec("bitflip", "measure-valued", True, ("bernoulli",), 2, False, f"{PAPER} (bitflip-1)", uniforms=2,
             note="one unit j chosen uniformly per example; its gradient is K sigmoid'(phi_j) (-1)^b_j "
                  "(f(b with j flipped) - f(b)), every other unit's 0")
 

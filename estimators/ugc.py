@@ -22,14 +22,11 @@ from __future__ import annotations
 
 from math import prod
 
-from estimators.bitflip import chosen_unit, flip_difference
+from estimators.bitflip import PAPER, chosen_unit, flip_difference
 from estimators.ops import Downstream, Ops, attach, per_unit
 from estimators.spec import Spec
 
-SPEC = Spec("ugc", "antithetic", True, ("bernoulli",), 3, False,
-            "Kunes, Yin, Land, Haviv, Pe'er & Tavare 2023, Gradient estimation for binary latent variables via "
-            "gradient variance clipping (UGC)",
-            uniforms=2,
+SPEC = Spec("ugc", "antithetic", True, ("bernoulli",), 3, False, f"{PAPER} (UGC)", uniforms=2,
             note="per coordinate: bitflip-1 where min(p, 1 - p) < 1/(2K) (K units in the node), DisARM elsewhere, "
                  "on one shared draw")
 
