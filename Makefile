@@ -2,9 +2,6 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 # CPU build of torch unless an NVIDIA GPU is present: the plain wheel would pull several GB of CUDA.
-# --no-compile: pip byte-compiles every module of torch and JAX (70 of a 115 s install); Python compiles the
-# ones a run imports, on first import, at no cost we could measure.
-PIP := $(PY) -m pip install -q --no-compile
 TORCH_VERSION := 2.13.0
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
@@ -13,12 +10,12 @@ TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 $(STAMP): pyproject.toml
 	python3 -m venv .venv
 	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
-	  $(PIP) torch==$(TORCH_VERSION); \
+	  $(PY) -m pip install -q torch==$(TORCH_VERSION); \
 	else \
-	  $(PIP) torch==$(TORCH_VERSION)+cpu 2>/dev/null \
-	  || $(PIP) torch==$(TORCH_VERSION) --index-url $(TORCH_CPU_INDEX); \
+	  $(PY) -m pip install -q torch==$(TORCH_VERSION)+cpu 2>/dev/null \
+	  || $(PY) -m pip install -q torch==$(TORCH_VERSION) --index-url $(TORCH_CPU_INDEX); \
 	fi
-	$(PIP) -e '.[torch,jax,dev,ray,audit]'
+	$(PY) -m pip install -q -e '.[torch,jax,dev,ray,audit]'
 	touch $(STAMP)
 
 lint: $(STAMP)
@@ -48,7 +45,7 @@ bench: $(STAMP)
 # presets and CLI pages are generated from the code at build time (docs/hooks.py).
 DOCS_STAMP := .venv/.docs-installed
 $(DOCS_STAMP): $(STAMP) pyproject.toml
-	$(PIP) -e '.[docs]'
+	$(PY) -m pip install -q -e '.[docs]'
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)
