@@ -33,7 +33,8 @@ mean-field pass (`Downstream.mean`: later nodes at their means, later parameters
 node), as in `double_cv`, where their hierarchical code differentiates the hard pass. The op set has no nested
 derivative and the network needs g_j's value, so g_j is a one-sided finite difference of that pass, a step of
 EPS from x_j into the unit cube along each unit: D + 1 mean-field passes per draw instead of one backward
-pass, so a draw costs 2 + D evaluations (`evals_per_coordinate`). Only the control functions use g_j, so its
+pass, so a draw costs 2 + D evaluations (`evals_per_coordinate`), evaluated in blocks so that memory stays
+bounded at any width (indecater's `stacked_values`). Only the control functions use g_j, so its
 finite-difference error (O(EPS)) changes the variance, never the mean.
 """
 
@@ -45,6 +46,7 @@ from typing import NamedTuple
 import numpy as np
 
 from estimators.dist import sample
+from estimators.indecater import stacked_values
 from estimators.ops import Array, Downstream, Ops, sum_event
 from estimators.spec import TRAINED, Spec
 
@@ -94,7 +96,11 @@ def slopes(o: Ops, down: Downstream, x: Array, event: tuple[int, ...]) -> Array:
     step = 1 - 2 * x  # into the cube: up from 0, down from 1
     eye = o.asarray(np.eye(d, dtype=np.float32).reshape(1, d, *([1] * len(batch)), d))
     points = o.concat([o.expand_dims(x, 1), o.expand_dims(x, 1) + EPS * eye * o.expand_dims(step, 1)], 1)
-    m = o.stop_gradient(down.mean(points.reshape(k, d + 1, *batch, *event)))  # [K, D + 1, *batch]
+    # the D + 1 passes in blocks, as indecater's: all at once, sbn-vae at 200 units asked for 64 GB
+    per_point = k * math.prod(batch[1:]) * d  # sample elements per row of estimates (batch[0] is the rows)
+    m = stacked_values(o, lambda p: o.moveaxis(o.stop_gradient(down.mean(p)), 1, 0),
+                       lambda ids: points[:, ids].reshape(k, ids.shape[0], *batch, *event), d + 1, per_point)
+    m = o.moveaxis(m, 0, 1)  # [K, D + 1, *batch]
     ahead = o.moveaxis(m[:, 1:], 1, -1)  # [K, *batch, D]
     return (ahead - o.expand_dims(m[:, 0], -1)) / (EPS * step)
 
