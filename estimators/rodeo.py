@@ -33,8 +33,8 @@ mean-field pass (`Downstream.mean`: later nodes at their means, later parameters
 node), as in `double_cv`, where their hierarchical code differentiates the hard pass. The op set has no nested
 derivative and the network needs g_j's value, so g_j is a one-sided finite difference of that pass, a step of
 EPS from x_j into the unit cube along each unit: D + 1 mean-field passes per draw instead of one backward
-pass, so a draw costs 2 + D evaluations (`evals_per_coordinate`), evaluated in blocks so that memory stays
-bounded at any width (indecater's `stacked_values`). Only the control functions use g_j, so its
+pass, so a draw costs 2 + D evaluations (`evals_per_coordinate`); the points are built and evaluated in blocks
+(indecater's `stacked_values`), so memory stays bounded at any width. Only the control functions use g_j, so its
 finite-difference error (O(EPS)) changes the variance, never the mean.
 """
 
@@ -94,12 +94,16 @@ def slopes(o: Ops, down: Downstream, x: Array, event: tuple[int, ...]) -> Array:
     k, d = x.shape[0], x.shape[-1]
     batch = tuple(x.shape[1:-1])
     step = 1 - 2 * x  # into the cube: up from 0, down from 1
-    eye = o.asarray(np.eye(d, dtype=np.float32).reshape(1, d, *([1] * len(batch)), d))
-    points = o.concat([o.expand_dims(x, 1), o.expand_dims(x, 1) + EPS * eye * o.expand_dims(step, 1)], 1)
-    # the D + 1 passes in blocks, as indecater's: all at once, sbn-vae at 200 units asked for 64 GB
+    # point 0 is x itself, point i > 0 steps along unit i - 1; built and passed a block at a time, as indecater's
+    # alternatives: all D + 1 at once, sbn-vae at 200 units asked for 64 GB
+    dirs = o.asarray(np.concatenate([np.zeros((1, d)), np.eye(d)]).astype(np.float32))  # [D + 1, D]
+
+    def points(ids: Array) -> Array:
+        along = dirs[ids].reshape(1, ids.shape[0], *([1] * len(batch)), d)
+        return (o.expand_dims(x, 1) + EPS * along * o.expand_dims(step, 1)).reshape(k, ids.shape[0], *batch, *event)
+
     per_point = k * math.prod(batch[1:]) * d  # sample elements per row of estimates (batch[0] is the rows)
-    m = stacked_values(o, lambda p: o.moveaxis(o.stop_gradient(down.mean(p)), 1, 0),
-                       lambda ids: points[:, ids].reshape(k, ids.shape[0], *batch, *event), d + 1, per_point)
+    m = stacked_values(o, lambda p: o.moveaxis(o.stop_gradient(down.mean(p)), 1, 0), points, d + 1, per_point)
     m = o.moveaxis(m, 0, 1)  # [K, D + 1, *batch]
     ahead = o.moveaxis(m[:, 1:], 1, -1)  # [K, *batch, D]
     return (ahead - o.expand_dims(m[:, 0], -1)) / (EPS * step)
