@@ -133,7 +133,7 @@ class Driver:
         """Unknown: a black box allocates through its own library (the plan reads the process's peak instead)."""
         return None
 
-    def warm_up(self, call: Call, state: Any, rng: Any, steps: int) -> Any:
+    def warm_up(self, call: Call, state: Any, rng: Any, steps: int, rows: int = 0) -> Any:
         return state
 
     def timed(self, call: Call, state: Any, n_rows: int) -> tuple[float, Any]:

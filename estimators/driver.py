@@ -13,7 +13,7 @@ A `Driver` (torch, torch-compile, JAX; a black box's is in estimators.blackbox) 
     uniforms(obj, rng, rows)          the uniforms (NumPy) of the given rows, as `rows` drew them
     eager(obj, state, rng, rows)      the given rows recomputed op by op from the same randomness: rows_on of
                                       their uniforms (a black box reruns its last chunk with JAX's jit disabled)
-    warm_up(obj, state, rng, steps)   the state adapted (running) or trained (min. second moment) at fixed params
+    warm_up(obj, state, rng, steps, rows)   the state adapted (running) or trained (min. second moment) at fixed params
     timed(obj, state, n_rows)         (compile seconds, a synchronised call computing n_rows estimates)
     chunk_bytes(obj, state, n)        the peak bytes computing n rows allocates (None: unknown), measured on
                                       rows of `probe_sizes`: how bench's memory budget sizes chunks
@@ -74,7 +74,7 @@ class Driver(Protocol):
 
     def eager(self, obj: Objective, state: Any, rng: Rng, rows: np.ndarray) -> dict[str, np.ndarray]: ...
 
-    def warm_up(self, obj: Objective, state: Any, rng: Rng, steps: int) -> Any: ...
+    def warm_up(self, obj: Objective, state: Any, rng: Rng, steps: int, rows: int = ...) -> Any: ...
 
     def timed(self, obj: Objective, state: Any, n_rows: int) -> tuple[float, Callable[[], Any]]: ...
 

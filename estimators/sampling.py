@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from estimators.driver import Driver, Objective
+from estimators.driver import WARMUP_ROWS, Driver, Objective
 from estimators.rng import BLOCK, Rng, warm_up_stream
 from estimators.spec import driver_options
 
@@ -36,8 +36,8 @@ def frozen_states(driver: Driver, obj: Objective, options: dict[str, Any], rng: 
         return [obj.state]
     opts = driver_options(spec, options)
     n = int(opts.get("states", 1)) if spec.state == "trained" else 1
-    steps = int(opts.get("warmup", 0))
-    return [driver.warm_up(obj, obj.state, rng.stream_of(warm_up_stream(c)), steps) for c in range(n)]
+    steps, rows = int(opts.get("warmup", 0)), int(opts.get("warmup_rows", WARMUP_ROWS))
+    return [driver.warm_up(obj, obj.state, rng.stream_of(warm_up_stream(c)), steps, rows) for c in range(n)]
 
 
 def chunk_size(n_rows: int, max_rows: int) -> int:

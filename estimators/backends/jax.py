@@ -108,16 +108,16 @@ class Driver:
         return tree_map(lambda a: a if isinstance(a, jax.Array) else self.ops.asarray(np.asarray(a)), state)
 
     # state
-    def warm_up(self, obj: Objective, state: Any, rng: Rng, steps: int) -> Any:
-        """Adapt the estimator's state at fixed parameters, then return it for freezing.
+    def warm_up(self, obj: Objective, state: Any, rng: Rng, steps: int, rows: int = WARMUP_ROWS) -> Any:
+        """Adapt the estimator's state at fixed parameters, `rows` estimates per step, then return it for freezing.
 
         running (EMA baselines): the estimator's own updates. trained (REBAR, RELAX): Adam steps on the
         estimate's second moment, mean over rows of ||g||^2, which has the variance's gradient."""
         target = obj.warm or obj
-        shapes, tiny, key = target.noise(WARMUP_ROWS), self.ops.tiny, self._key(rng)
-        rep = replicate(target.theta, WARMUP_ROWS)
+        shapes, tiny, key = target.noise(rows), self.ops.tiny, self._key(rng)
+        rep = replicate(target.theta, rows)
         if obj.spec.state == "running":
-            update = self._cached(obj, "adapt", lambda: jax.jit(
+            update = self._cached(obj, f"adapt-{rows}", lambda: jax.jit(
                 lambda st, k: target.evaluate(rep, draw(k, shapes, tiny), st)[1]))
             for i in range(steps):
                 state = update(state, jax.random.fold_in(key, i))
@@ -129,13 +129,13 @@ class Driver:
         def second_moment(st: Any, k: Array) -> Array:
             u = draw(k, shapes, tiny)
             g = jax.grad(lambda r: target.evaluate(r, u, st)[0])(rep)
-            return sum((x**2).sum() for x in jax.tree_util.tree_leaves(g)) / WARMUP_ROWS
+            return sum((x**2).sum() for x in jax.tree_util.tree_leaves(g)) / rows
 
         def step(st: Any, opt_state: Any, k: Array) -> tuple[Any, Any]:
             updates, opt_state = opt.update(jax.grad(second_moment)(st, k), opt_state)
             return optax.apply_updates(st, updates), opt_state
 
-        train = self._cached(obj, "train", lambda: jax.jit(step))
+        train = self._cached(obj, f"train-{rows}", lambda: jax.jit(step))
         opt_state = opt.init(state)
         for i in range(steps):
             state, opt_state = train(state, opt_state, jax.random.fold_in(key, i))

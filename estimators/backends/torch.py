@@ -157,8 +157,8 @@ class Driver:
         return tree_map(lambda a: a if isinstance(a, Tensor) else self.ops.asarray(np.asarray(a)), state)
 
     # state
-    def warm_up(self, obj: Objective, state: Any, rng: Rng, steps: int) -> Any:
-        """Adapt the estimator's state at fixed parameters, then return it for freezing.
+    def warm_up(self, obj: Objective, state: Any, rng: Rng, steps: int, rows: int = WARMUP_ROWS) -> Any:
+        """Adapt the estimator's state at fixed parameters, `rows` estimates per step, then return it for freezing.
 
         running (EMA baselines): the estimator's own updates. trained (REBAR, RELAX): Adam steps on the
         estimate's second moment, mean over rows of ||g||^2, which has the variance's gradient."""
@@ -167,17 +167,17 @@ class Driver:
         if obj.spec.state == "running":
             with torch.no_grad():
                 for i in range(steps):
-                    u = self._uniforms(target, rng, i * WARMUP_ROWS, WARMUP_ROWS)
-                    _, state = target.evaluate(replicate(target.theta, WARMUP_ROWS), u, state)
+                    u = self._uniforms(target, rng, i * rows, rows)
+                    _, state = target.evaluate(replicate(target.theta, rows), u, state)
             return tree_map(lambda t: t.detach(), state)
         if obj.spec.state == "trained" and steps:
             params = [t.requires_grad_() for t in leaves(state)]
             opt = torch.optim.Adam(params, lr=WARMUP_LR)
             for i in range(steps):
-                rep = replicate(target.theta, WARMUP_ROWS)
-                total, _ = target.evaluate(rep, self._uniforms(target, rng, i * WARMUP_ROWS, WARMUP_ROWS), state)
+                rep = replicate(target.theta, rows)
+                total, _ = target.evaluate(rep, self._uniforms(target, rng, i * rows, rows), state)
                 grads = torch.autograd.grad(total, list(rep.values()), create_graph=True, allow_unused=True)
-                second_moment = sum((g**2).sum() for g in grads if g is not None) / WARMUP_ROWS
+                second_moment = sum((g**2).sum() for g in grads if g is not None) / rows
                 opt.zero_grad()
                 second_moment.backward(inputs=params)
                 opt.step()
