@@ -23,7 +23,8 @@ from __future__ import annotations
 from math import prod
 
 from estimators.bitflip import PAPER, chosen_unit, flip_difference
-from estimators.ops import Downstream, Ops, attach, per_unit
+from estimators.disarm import antithetic_pair, coefficient
+from estimators.ops import Downstream, Ops, attach
 from estimators.spec import Spec
 
 SPEC = Spec("ugc", "antithetic", True, ("bernoulli",), 3, False, f"{PAPER} (UGC)", uniforms=2,
@@ -34,13 +35,11 @@ SPEC = Spec("ugc", "antithetic", True, ("bernoulli",), 3, False, f"{PAPER} (UGC)
 def surrogate(o: Ops, params, down: Downstream, u, state, *, dist: str, event_ndim: int):
     phi = params["logits"]
     p = o.sigmoid(phi)
-    b = o.float(u[0] < p)
-    b_anti = o.float(1 - u[0] < p)
+    b, b_anti = antithetic_pair(o, phi, u[0])
     loss = down.main(b)
     f_b = o.stop_gradient(loss)
     k = prod(tuple(b.shape[len(b.shape) - event_ndim:]))
-    disarm = (0.5 * per_unit(f_b - down.value(b_anti), event_ndim) * (1 - 2 * b_anti) * o.float(b != b_anti)
-              * o.sigmoid(o.abs(phi)))
+    disarm = coefficient(o, phi, b, b_anti, f_b, down.value(b_anti), event_ndim)
     bitflip = k * p * (1 - p) * flip_difference(o, down, b, f_b, chosen_unit(o, u[1], event_ndim), event_ndim)
     coeff = o.where(o.sigmoid(-o.abs(phi)) < 1 / (2 * k), bitflip, disarm)
     return attach(o, loss, params, {"logits": coeff}, event_ndim), state
