@@ -276,11 +276,16 @@ def _trajectory_grid(args: argparse.Namespace, preset: Preset, backends: list[st
         driver = driver[0]
     steps = options.ints(args.checkpoints, "checkpoints", 0, 1_000_000) if getattr(args, "checkpoints", None) \
         else None
-    problems = list(dict.fromkeys(grid.problem_name(k) for k in options.problems(args.problems))) \
-        if args.problems is not None else None
+    asked = options.problems(args.problems) if args.problems is not None else {}
+    problems = list(dict.fromkeys(grid.problem_name(k) for k in asked)) or None
+    overrides: dict[str, list[dict[str, Any]]] = {}
+    for item in asked:
+        name = grid.problem_name(item)
+        overrides.setdefault(name, []).append(
+            options.assignments(item, {**PROBLEMS[name].defaults, **PROBLEMS[name].optional}, name))
     cells = grid.trajectory_cells(preset, backends=backends, device=args.device, seed=args.seed,
                                   n_estimates=_n_estimates(args, preset), data=data, problems=problems,
-                                  estimators=chosen, driver=driver, checkpoints=steps)
+                                  estimators=chosen, driver=driver, checkpoints=steps, overrides=overrides)
     if not cells:
         raise NoCells(f"no trajectory cell: the driver {driver or preset.trajectory.driver} or the estimators "
                       "asked for do not apply to the problems (the trajectory trains a model problem: sbn-vae, "
@@ -297,8 +302,11 @@ def _training_grid(args: argparse.Namespace, preset: Preset, backends: list[str]
     if chosen and any(opts for _, opts in chosen):
         raise UsageError("estimator options (NAME:KEY=VALUE) apply to the gradients and speed suites; the "
                          "training experiments set their own")
-    problems = list(dict.fromkeys(grid.problem_name(k) for k in options.problems(args.problems))) \
-        if args.problems is not None else None
+    asked = options.problems(args.problems) if args.problems is not None else {}
+    if any(":" in item for item in asked):
+        raise UsageError("problem parameters (NAME:KEY=VALUE) apply to the gradients, speed and trajectory suites; "
+                         "the training experiments set their own")
+    problems = list(dict.fromkeys(grid.problem_name(k) for k in asked)) or None
     if getattr(args, "experiments", None):
         preset = dataclasses.replace(preset, experiments=tuple(options.names(args.experiments, list(EXPERIMENTS),
                                                                              "experiment")), training_grid=None)

@@ -44,6 +44,7 @@ CASES = [  # (arguments, a phrase the one line must hold)
     (["run", "gradients", "--problems", "chain:width=17", "--estimators", "exact"], "exact needs an enumerable"),
     (["run", "gradients", "--problems", "sbn-vae:objective=iwae:k=3", "--estimators", "reinforce"], "takes"),
     (["run", "training", "--problems", "toy-bernoulli"], "no training cell"),
+    (["run", "training", "--problems", "sbn-vae:variant=linear"], "the training experiments set their own"),
     (["run", "gradients", "--estimators", "rloo", "--n-samples", "1"], "rloo needs n_samples >= 2, got 1"),
     # sizes that cannot fit: the data, the budget, the recursion
     (["run", "gradients", "--problems", "toy-bernoulli:units=100000000"], "must be an integer >= 1 and <= 65536"),

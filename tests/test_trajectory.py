@@ -43,6 +43,22 @@ def test_the_suite_measures_every_estimator_at_each_checkpoint(tmp_path):
     assert var.options.str.contains('"driver": "disarm"').all() and var.stderr.gt(0).all()
 
 
+@pytest.mark.parametrize("asked,variants", [("sbn-vae", {"linear", "nonlinear"}),
+                                            ("sbn-vae:variant=linear", {"linear"}),
+                                            ("sbn-vae:variant=nonlinear,sbn-vae:width=7", {"nonlinear", "linear"})])
+def test_problem_parameters_asked_for_apply_to_every_variant(asked, variants):
+    """sbn-vae:variant=linear runs the linear variant only (the paper preset trains both), and a parameter
+    applies over each of the preset's variants."""
+    from bench import cli
+    from bench.plan.presets import PRESETS
+
+    args = cli.parser().parse_args(["run", "trajectory", "--problems", asked, "--checkpoints", "0"])
+    cells = cli._trajectory_grid(args, PRESETS["paper"], ["torch"], {}, [("disarm", {})])
+    assert {dict(c.params)["variant"] for c in cells} == variants
+    if "width=7" in asked:
+        assert sorted(dict(c.params)["width"] for c in cells) == [7, 7, 200], cells
+
+
 @pytest.mark.parametrize("args,message", [
     (["run", "gradients", "--driver", "disarm"], "shape the trajectory suite"),
     (["run", "trajectory", "--driver", "nope"], "valid: arm, arms"),

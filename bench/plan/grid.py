@@ -138,15 +138,21 @@ def training_cells(preset: Preset, *, backends: list[str], device: str, data: di
 def trajectory_cells(preset: Preset, *, backends: list[str], device: str, seed: int, n_estimates: int,
                      data: dict[str, Any], problems: list[str] | None = None,
                      estimators: list[tuple[str, dict[str, Any]]] | None = None, driver: str | None = None,
-                     checkpoints: tuple[int, ...] | None = None) -> list[Cell]:
+                     checkpoints: tuple[int, ...] | None = None,
+                     overrides: dict[str, list[dict[str, Any]]] | None = None) -> list[Cell]:
     """The trajectory suite's cells: each problem variant of the preset's trajectory, every estimator that
-    applies, every backend, every checkpoint (the step of the driver's run the parameters are taken at)."""
+    applies, every backend, every checkpoint (the step of the driver's run the parameters are taken at).
+    `overrides`: per problem, the parameters asked for (sbn-vae:variant=linear), each set applied over every
+    variant (variants it makes equal collapse into one)."""
     t = preset.trajectory
     if t is None:
         return []
     out: dict[str, Cell] = {}
     chosen = estimators or [(n, {}) for n in t.estimators]
-    for key, pp in variants(replace(preset, problems=tuple(problems or t.problems))).items():
+    at_preset = variants(replace(preset, problems=tuple(problems or t.problems)))
+    asked = [(key, {**pp, **o}) for key, pp in at_preset.items()
+             for o in (overrides or {}).get(problem_name(key), [{}])]
+    for key, pp in asked:
         problem = PROBLEMS[problem_name(key)]
         pp = {**pp, **{k: v for k, v in data.items() if problem.uses_data and k in pp}}
         if not problem.uses_data or not problem.supports(driver or t.driver, pp):  # a trajectory trains on data
