@@ -32,6 +32,7 @@ CASES = [  # (arguments, a phrase the one line must hold)
     (["run", "gradients", "--estimators", "gumbel-softmax:tau=nan"], "must be a finite number"),
     (["run", "gradients", "--estimators", "gumbel-softmax:tau=1e-30"], "must be a number >= 1e-06"),
     (["run", "gradients", "--estimators", "relax:states=1e9"], "expected an integer"),
+    (["run", "gradients", "--estimators", "rodeo:warmup_rows=0"], "must be an integer >= 1 and <= 4096"),
     (["run", "gradients", "--problems", "bsn:width=abc"], "bad value 'abc' for bsn:width: expected an integer"),
     # empty lists
     (["run", "gradients", "--problems", ""], "empty problem list: expected comma-separated names from: chain"),
