@@ -86,8 +86,9 @@ def wait_for_quiet(max_foreign: float, timeout_s: float) -> float:
 def measure(backend: str, problems: list[str], names: list[str]) -> list[dict]:
     out = []
     for problem in problems:
-        settings = protocol_settings(cell(problem, FLOOR, backend))
-        _, floor_run, _ = timed(cell(problem, FLOOR, backend), FLOOR)
+        floor_cell = cell(problem, FLOOR, backend)
+        settings = protocol_settings(floor_cell)
+        _, floor_run, _ = timed(floor_cell, FLOOR)
         for name in names:
             if not PROBLEMS[problem].supports(name) or evaluations(name) is None:
                 continue
