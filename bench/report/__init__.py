@@ -43,29 +43,29 @@ from bench.report.doc import Block, Bullets, Heading, Image, Para
 from bench.report.markup import code, lit
 
 TITLE = "Monte Carlo gradient estimators: results"
-READING = ("How to read: each estimator has one colour in every plot, its option variants shades of it (past the "
-           "palette's 24 colours, generated colours with another family of markers, so colour and marker together "
-           "tell any two estimators apart, and a legend shows each estimator's markers in the backend order its "
-           "title names); torch (eager) is a solid line, torch.compile a dash-dot line, JAX (jit-compiled) a dashed "
-           "line, each with a marker of its own (circle, diamond, square for the first 24 estimators). Variance is "
-           "the trace of the covariance of one gradient estimate (squared gradient units); bias is ‖mean − truth‖, "
-           "from an unbiased estimate of its square "
-           "(bias_sq, whose standard error under no bias makes bias_sq / SE the test of unbiasedness), so an "
-           "unbiased estimator shows a bias consistent with 0; mse = bias² + variance. Standard errors come from "
-           "streamed batch means with the full covariance (no diagonal shortcut) and include the truth's own "
-           "error where the truth is a reference estimate. Time is the median seconds "
-           "per gradient estimate of `batch_size` examples; work-normalised variance is variance × time, the "
-           "variance left after spending the same compute. A timing is stable when its repeats' spread stayed within "
-           "bound, the machine's load did not change while it ran, and it was at least 0.9 × the floor (faster than "
-           "the floor means a broken measurement); an "
-           "unstable time is marked † in tables and drawn hollow in plots, one recorded before the check (no "
-           "verdict) is marked ‡ and drawn hollow too, and neither is ranked on nor placed on a Pareto front. The "
-           "floor is the time of the same model's gradient at the same batch size with every stochastic node "
-           "replaced by its mean (estimator `deterministic`: one forward and backward pass, no sampling): "
-           "time / floor is what the estimator's sampling and extra passes cost on top of plain backpropagation. "
-           "One estimate's memory is the peak number of bytes a single gradient estimate allocates (its "
-           "temporaries and saved activations, not the parameters or the process). Axes are logarithmic where "
-           "values span decades.")
+READING = [  # one point a line: a reader scans for the one term they need
+    "**Colours and lines.** Each estimator has one colour in every plot, its option variants shades of it; past "
+    "the palette's 24 colours, generated colours come with another family of markers, so colour and marker "
+    "together tell any two estimators apart. torch (eager) is a solid line, torch.compile a dash-dot line, JAX "
+    "(jit-compiled) a dashed one, each with a marker of its own; a legend shows each estimator's markers in the "
+    "backend order its title names. Axes are logarithmic where values span decades.",
+    "**Variance** is the trace of the covariance of one gradient estimate (squared gradient units). **Bias** is "
+    "‖mean − truth‖, from an unbiased estimate of its square (`bias_sq`; under no bias, bias_sq / SE is the test "
+    "of unbiasedness), so an unbiased estimator shows a bias consistent with 0. mse = bias² + variance.",
+    "**Standard errors** come from streamed batch means with the full covariance (no diagonal shortcut) and "
+    "include the truth's own error where the truth is a reference estimate.",
+    "**Time** is the median seconds per gradient estimate of `batch_size` examples. Work-normalised variance is "
+    "variance × time: the variance left after spending the same compute.",
+    "**The floor** is the time of the same model's gradient at the same batch size with every stochastic node "
+    "replaced by its mean (estimator `deterministic`: one forward and backward pass, no sampling); time / floor "
+    "is what the estimator's sampling and extra passes cost on top of plain backpropagation.",
+    "**A stable timing** is one whose repeats' spread stayed within bound, during which the machine's load did "
+    "not change, and which is at least 0.9 × the floor (faster than the floor means a broken measurement). An "
+    "unstable time is marked † in tables and drawn hollow in plots; one recorded before the check (no verdict) "
+    "is marked ‡ and drawn hollow too. Neither is ranked on nor placed on a Pareto front.",
+    "**Memory** of one estimate is the peak number of bytes a single gradient estimate allocates (its "
+    "temporaries and saved activations, not the parameters or the process).",
+]
 
 
 def _slug(text: str) -> str:
@@ -137,7 +137,8 @@ def blocks(results: data.Results, source: Path, plots: Path) -> list[Block]:
         *caveats.summary(rows),
         Para(f"{len(cells)} cells ({len(cells) - n_failed} ok, {n_failed} failed) from {code(source)}, "
              f"{len(set(rows.run_id))} run(s); suites: {lit(', '.join(sorted(set(rows.suite)))) or 'none'}."),
-        Para(READING),
+        Heading(2, "How to read"),
+        Bullets(READING),
     ]
     body: list[Block] = []
     for view in sorted(set(grads.view) | set(speeds.view)):
