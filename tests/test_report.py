@@ -396,3 +396,21 @@ def test_a_problem_or_suite_this_checkout_does_not_know_is_not_compared():
                           "estimator": "no-such-estimator", "backend": "torch", "estimator_version": "x",
                           "problem_version": "y", "suite_version": "z", "status": "ok"}])
     assert caveats.outdated(rows).changed.tolist() == ["suite"]  # only the suite's (empty) closure compares
+
+
+def test_no_text_overlaps_at_the_literature_sizes(tmp_path, monkeypatch):
+    """The committed literature-size reference (results/paper/) labels its problems with long parameter lists,
+    e.g. "categorical-vae (data=digits28, hidden=256, variant=nonlinear)"; its plots keep them apart too."""
+    paper = Path(__file__).resolve().parents[1] / "results" / "paper"
+    clashes: dict[str, list] = {}
+    save = style.save
+
+    def checked_save(fig, path):
+        style.declutter(fig)
+        clashes[Path(path).name] = overlapping(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(style, "save", checked_save)
+    assert report.render(paper, tmp_path) is not None
+    assert "fronts.png" in clashes
+    assert {name: pairs for name, pairs in clashes.items() if pairs} == {}

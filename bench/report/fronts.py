@@ -7,6 +7,7 @@ dashed line (each drawn among its own kind), points off both fronts faded. One l
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from bench.report.headline import contenders, standard
 from bench.report.markup import lit
 
 COLUMNS = 4
+TITLE_WIDTH = 34  # characters a panel title holds at this width before it wraps (long problem labels)
 
 
 def panels(grads: pd.DataFrame, eff: pd.DataFrame) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
@@ -68,7 +70,7 @@ def figure(grads: pd.DataFrame, eff: pd.DataFrame, out: Path, name: str = "front
             continue
         view, good, bad = drawn[i]
         _draw(ax, good, bad)
-        ax.set_title(style.plain(view), fontsize="medium")
+        ax.set_title(textwrap.fill(style.plain(view), TITLE_WIDTH), fontsize="medium")
         if i % cols == 0:
             ax.set_ylabel("variance (grad²)")
         if i + cols >= len(drawn):

@@ -28,7 +28,7 @@ from matplotlib.colors import to_hex, to_rgb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.legend_handler import HandlerTuple  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 from estimators import catalog  # noqa: E402
 
@@ -301,6 +301,11 @@ def _thin(axis: Axis, labels: int) -> None:
         axis.set_minor_formatter(NullFormatter())
     elif axis.get_scale() == "linear":
         axis.set_major_locator(MaxNLocator(nbins=max(2, labels // 2), steps=[1, 2, 2.5, 5, 10]))
+    elif axis.get_scale() == "symlog":  # its linear part by 0 is narrow: keep 0, drop the smallest decade
+        low, high = sorted(axis.get_view_interval())
+        shown = sorted(t for t in axis.get_majorticklocs() if low <= t <= high)
+        positive = [t for t in shown if t > 0]
+        axis.set_major_locator(FixedLocator([t for t in shown if t <= 0] + positive[1:]))
 
 
 def declutter(fig: Figure, attempts: int = 4) -> None:
