@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The literature-size reference (results/paper/, rendered in reports/paper/): the paper preset's sizes, narrowed
+# to what 2 cores run in about two hours. The whole paper preset (540 gradients cells at depths 1-4 for every
+# estimator, 202 speed cells, RODEO's trajectory at 30 minutes a cell) takes days on such a machine.
+#
+#   scripts/paper_reference.sh    # OUT=results/paper/<machine> WORKERS=$(nproc); --resume: a killed run goes on
+#
+# Sizes: sbn-vae 784-200 and 784-200-200 at batch 50 (linear, nonlinear), bsn with 200-unit layers,
+# categorical-vae 20 x 10 with 256 hidden units, the Gaussian VAE (20 latents, 500 hidden) and the BNN (400 hidden)
+# of seed 000, each on the digits upsampled to 28 x 28 (bench/problems/*, `sizes["paper"]`).
+# Per family, the papers' estimators with their baselines; trained control variates learn on 8 estimates a
+# warm-up step, as the papers train them on one minibatch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+OUT=${OUT:-results/paper/$("$PY" -c 'from bench.store.meta import machine; print(machine())')}
+WORKERS=${WORKERS:-$(nproc 2>/dev/null || echo 1)}
+BERNOULLI=reinforce,rloo,disarm,double-cv:warmup_rows=8,gumbel-softmax,reinmax
+CATEGORICAL=reinforce,rloo,carms,disarm-cat,unordered-set,gumbel-softmax,reinmax
+GAUSSIAN=reinforce,rloo,reparam,local-reparam
+RUN=("$PY" -m bench run --preset paper --out "$OUT" --resume --quiet)
+
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+settle() {  # timings want a quiet machine: wait (at most 5 minutes) for the 1-minute load average to fall below 0.3
+  local waited=0
+  while awk '{exit !($1 >= 0.3)}' /proc/loadavg && [ "$waited" -lt 300 ]; do sleep 10; waited=$((waited + 10)); done
+}
+step() {  # one suite's command, with its duration and the load averages before and after it
+  local name=$1 start=$SECONDS before; before=$(load); shift
+  "${RUN[@]}" "$@"
+  echo "$name: $((SECONDS - start)) s (load $before before, $(load) after)"
+}
+
+# gradients: sbn-vae at one and two stochastic layers, bsn at two (the unordered set stays with the categorical
+# VAE, its paper's benchmark: its stochastic beam search takes one step per variable, 200 at these sizes)
+step "gradients, sbn-vae" gradients --problems sbn-vae --depths 1,2 --estimators "$BERNOULLI" \
+  --n-estimates 1000 --workers "$WORKERS"
+step "gradients, bsn" gradients --problems bsn --depths 2 --estimators "$BERNOULLI" --n-estimates 1000 \
+  --workers "$WORKERS"
+step "gradients, categorical VAE" gradients --problems categorical-vae --estimators "$CATEGORICAL" \
+  --n-estimates 1000 --workers "$WORKERS"
+step "gradients, Gaussian VAE" gradients --problems gaussian-vae --estimators "$GAUSSIAN" --n-estimates 1000 \
+  --workers "$WORKERS"
+# the BNN on one worker: two workers computed its reference truth side by side (it is cached only once made) and
+# ran for 10 minutes without either finishing; alone it took 3 390 estimates. The cap bounds it (its standard
+# error is carried into every bias figure)
+step "gradients, BNN" gradients --problems bnn --estimators "$GAUSSIAN" --n-estimates 1000 --workers 1 \
+  --truth-max-estimates 10000
+# speed on the gradients' own configurations, so variance x time joins cell by cell (cells timed one at a time)
+settle; step "speed, sbn-vae and bsn" speed --problems sbn-vae,bsn --depths 2 --estimators "$BERNOULLI"
+settle; step "speed, categorical VAE" speed --problems categorical-vae --depths 1 --estimators "$CATEGORICAL"
+settle; step "speed, Gaussian VAE" speed --problems gaussian-vae --depths 1 --estimators "$GAUSSIAN"
+settle; step "speed, bnn" speed --problems bnn --estimators "$GAUSSIAN"
+# variance along the DisARM-driven training run of the DisARM, ARMS and double-CV papers (torch; the truth
+# capped, since only the variance is compared); RODEO at three checkpoints, 26-39 minutes a cell
+step "trajectory" trajectory --problems sbn-vae --backend torch --n-estimates 500 --truth-max-estimates 2000 \
+  --checkpoints 0,100,1000,10000 --estimators rloo,arm,disarm,arms,reinmax,ugc,double-cv:warmup_rows=8
+step "trajectory, RODEO at 0" trajectory --problems sbn-vae:variant=linear --backend torch --n-estimates 500 \
+  --truth-max-estimates 2000 --checkpoints 0 --estimators rodeo:warmup_rows=8
+step "trajectory, RODEO at 1 000" trajectory --problems sbn-vae --backend torch --n-estimates 200 --truth-max-estimates 2000 \
+  --checkpoints 1000 --estimators rodeo:warmup_rows=8
+"$PY" -m bench report --results "$OUT" --out reports/paper
