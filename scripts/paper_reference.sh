@@ -3,7 +3,8 @@
 # to what 2 cores run in about two hours. The whole paper preset (540 gradients cells at depths 1-4 for every
 # estimator, 202 speed cells, RODEO's trajectory at 30 minutes a cell) takes days on such a machine.
 #
-#   scripts/paper_reference.sh    # OUT=results/paper/<machine> WORKERS=$(nproc); --resume: a killed run goes on
+#   scripts/paper_reference.sh    # OUT=results/paper/<machine> WORKERS=$(nproc) SETTLE_S=300; --resume: a killed
+#                                 # run goes on
 #
 # Sizes: sbn-vae 784-200 and 784-200-200 at batch 50 (linear, nonlinear), bsn with 200-unit layers,
 # categorical-vae 20 x 10 with 256 hidden units, the Gaussian VAE (20 latents, 500 hidden) and the BNN (400 hidden)
@@ -21,9 +22,10 @@ GAUSSIAN=reinforce,rloo,reparam,local-reparam
 RUN=("$PY" -m bench run --preset paper --out "$OUT" --resume --quiet)
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
-settle() {  # timings want a quiet machine: wait (at most 5 minutes) for the 1-minute load average to fall below 0.3
+SETTLE_S=${SETTLE_S:-300}
+settle() {  # timings want a quiet machine: wait (at most SETTLE_S s) for the 1-minute load average to fall below 0.3
   local waited=0
-  while awk '{exit !($1 >= 0.3)}' /proc/loadavg && [ "$waited" -lt 300 ]; do sleep 10; waited=$((waited + 10)); done
+  while awk '{exit !($1 >= 0.3)}' /proc/loadavg && [ "$waited" -lt "$SETTLE_S" ]; do sleep 10; waited=$((waited + 10)); done
 }
 step() {  # one suite's command, with its duration and the load averages before and after it
   local name=$1 start=$SECONDS before; before=$(load); shift
