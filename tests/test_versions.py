@@ -58,3 +58,29 @@ def test_editing_an_imported_helper_reruns_the_cells_that_use_it(tmp_path):
     assert variance(after, "disarm") == variance(before, "disarm")
     new, old = (df[df.estimator == "st-gumbel"].estimator_version.iloc[0] for df in (after, before))
     assert new != old
+
+
+def test_a_suite_version_leaves_out_the_other_suites(tmp_path):
+    """The cell runner imports every suite to dispatch to it, but a gradients result depends on none but its
+    own: editing the speed suite changes the speed version only, editing the gradients suite reaches the
+    trajectory suite (which measures with it) and not speed."""
+    repo = tmp_path / "repo"
+    for part in ("bench", "estimators"):
+        shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
+    suites = ("gradients", "speed", "trajectory", "training")
+    probe = ("from bench.store.versions import suite_version; "
+             f"print(' '.join(suite_version(s) for s in {suites!r}))")
+
+    def suite_versions() -> dict[str, str]:
+        out = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, check=True)
+        return dict(zip(suites, out.stdout.split()))
+
+    first = suite_versions()
+    with open(repo / "bench" / "suites" / "speed.py", "a") as f:
+        f.write("\n# an edit\n")
+    second = suite_versions()
+    assert [s for s in suites if second[s] != first[s]] == ["speed"]
+    with open(repo / "bench" / "suites" / "gradients.py", "a") as f:
+        f.write("\n# an edit\n")
+    third = suite_versions()
+    assert [s for s in suites if third[s] != second[s]] == ["gradients", "trajectory"]

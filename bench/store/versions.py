@@ -5,11 +5,14 @@ problem whose results mix versions. A version hashes the closure of project modu
 directly or through others (read from their import statements, lazy ones inside functions included), not git
 commits: an unrelated commit changes nothing, and an edit anywhere in the closure (a helper another
 estimator's module imports, a shared distribution) changes every version that reaches it. The packages'
-`__init__` modules of `estimators` and `bench`, which only gather the public API and load plug-ins, are left out.
+`__init__` modules of `estimators` and `bench`, which only gather the public API and load plug-ins, are left out,
+and so is this module.
 
   estimator  its module's closure, with the backend's driver and the sampling of rows
   problem    its module's closure, with the engine that nests estimators in it
-  suite      its module's closure (statistics, truths, budget; the timing protocol; training)
+  suite      its module's closure (statistics, truths, budget; the timing protocol; training), with the cell
+             runner's, less the other suites' modules it dispatches to (an edit of the speed suite leaves
+             gradients results current)
 
 A plug-in's estimator or problem carries its package's `name==version+hash of its source` instead
 (estimators.plugins), the engine's hash added for a problem.
@@ -25,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ("estimators", "bench")
 AGGREGATORS = frozenset({"estimators", "bench"})  # package __init__s that only gather the API
+LABELS = frozenset({"bench.store.versions"})  # this module: it labels results and computes none
 BACKEND_DRIVERS = {"torch": "estimators.backends.torch", "torch-compile": "estimators.backends.torch_compile",
                    "jax": "estimators.backends.jax"}
 
@@ -60,12 +64,13 @@ def _imports(module: str) -> set[str]:
 
 
 @cache
-def closure(module: str) -> tuple[str, ...]:
-    """`module` and every project module it reaches by imports, as sorted file paths relative to the root."""
+def closure(module: str, skip: frozenset[str] = LABELS) -> tuple[str, ...]:
+    """`module` and every project module it reaches by imports, as sorted file paths relative to the root; the
+    modules in `skip` are not entered."""
     seen, todo = set(), [module]
     while todo:
         m = todo.pop()
-        if m in seen or m in AGGREGATORS:
+        if m in seen or m in AGGREGATORS or m in skip:
             continue
         seen.add(m)
         todo.extend(_imports(m))
@@ -117,7 +122,10 @@ def problem_version(problem: str, backend: str = "") -> str:
 @cache
 def suite_version(suite: str) -> str:
     module = {"audit": "bench.audit.cell"}.get(suite, f"bench.suites.{suite}")
-    return _hash(_modules(module, "bench.execute.cell"))
+    own = closure(module)
+    suites = {f"bench.suites.{p.stem}" for p in (ROOT / "bench" / "suites").glob("*.py")}
+    others = frozenset(m for m in suites if str(_file(m).relative_to(ROOT)) not in own)
+    return _hash(set(own) | set(closure("bench.execute.cell", others | LABELS)))
 
 
 @cache

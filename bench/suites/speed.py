@@ -1,11 +1,14 @@
 """The speed suite: an estimate's time against its floor's, by bench.protocol, and the memory it allocates.
 
-The floor is estimator "deterministic" on the cell's problem: the same model's forward and backward pass with
-every stochastic node replaced by its mean (sigmoid(logits), softmax(logits), loc), built for every problem
-whether or not its gradients grid lists it. Both are timed in this process, interleaved (bench.protocol), so
+The floor is estimator "deterministic" on the cell's problem: the same model's forward and backward pass with every
+stochastic node replaced by its mean (sigmoid(logits), softmax(logits), loc), built for every problem whether or not
+its gradients grid lists it. It is one pass at the cell's batch whatever the cell's n_samples, so the ratio counts
+an estimate's cost in passes: REINFORCE at n_samples=4 reads about 4, RLOO's K draws one pass with its gradient and
+K - 1 forward passes. (A floor of n_samples passes is no floor: RLOO at 2 draws read 0.70-0.88 of it, since only its
+first draw is differentiated.) Both are timed in this process, interleaved (bench.protocol), so
 `time_ratio_to_floor` compares them under the same load. Where torch skips work the floor does (skip-rnn's closed
-gates, stochastic-depth's dropped blocks: `Problem.skips`) a ratio below 1 is real, so the protocol's
-"faster than the floor is a fault" bound is lifted there. Rows of a cell:
+gates, stochastic-depth's dropped blocks: `Problem.skips`) a ratio below 1 is real, so the protocol's "faster than
+the floor is a fault" bound is lifted there. Rows of a cell:
 
   time                 median seconds per estimate (batch_size examples); stderr from the IQR of rounds
   time_iqr             interquartile range of the rounds' times
@@ -35,9 +38,10 @@ from bench.suites.common import cell_objective, row
 FLOOR = "deterministic"
 
 
-def timed(cell: Cell, estimator: str | None = None) -> tuple[float, Callable[[], Any], Any]:
+def timed(cell: Cell, estimator: str | None = None, n_samples: int | None = None
+          ) -> tuple[float, Callable[[], Any], Any]:
     """(compile seconds, a synchronised call computing one estimate, the JAX executable it runs or None)."""
-    driver, obj = cell_objective(cell, estimator)
+    driver, obj = cell_objective(cell, estimator, n_samples=n_samples)
     compile_s, run = driver.timed(obj, obj.state, 1)
     return compile_s, run, getattr(run, "executable", None)
 
@@ -53,7 +57,7 @@ def protocol_settings(cell: Cell) -> protocol.Settings:
 
 def speed(cell: Cell) -> list[dict[str, Any]]:
     compile_s, run, compiled = timed(cell)
-    _, floor_run, _ = timed(cell, FLOOR)
+    _, floor_run, _ = timed(cell, FLOOR, n_samples=1)
     threads = protocol.pin_threads()  # after building: a torch cell has imported torch by now
     c = protocol.compare(run, floor_run, protocol_settings(cell))
     memory = estimate_memory(cell.backend, cell.device, run, compiled=compiled)
