@@ -8,7 +8,8 @@
 #
 # Sizes: sbn-vae 784-200 and 784-200-200 at batch 50 (linear, nonlinear), bsn with 200-unit layers,
 # categorical-vae 20 x 10 with 256 hidden units, the Gaussian VAE (20 latents, 500 hidden) and the BNN (400 hidden)
-# of seed 000, each on the digits upsampled to 28 x 28 (bench/problems/*, `sizes["paper"]`).
+# of seed 000, each on the digits upsampled to 28 x 28 (bench/problems/*, `sizes["paper"]`); seed 001's stochastic
+# ResNet and skip RNN at their default sizes on the same digits.
 # Per family, the papers' estimators with their baselines; trained control variates learn on 8 estimates a
 # warm-up step, as the papers train them on one minibatch.
 set -euo pipefail
@@ -48,11 +49,28 @@ step "gradients, Gaussian VAE" gradients --problems gaussian-vae --estimators "$
 # error is carried into every bias figure)
 step "gradients, BNN" gradients --problems bnn --estimators "$GAUSSIAN" --n-estimates 1000 --workers 1 \
   --truth-max-estimates 10000
+# seed 001's define-by-run models at their standard sizes, on the 28 x 28 digits: the stochastic ResNet (32 units;
+# 2 blocks, enumerable, and 4) and the skip RNN (one gate per image row, 28 steps of 28 pixels, 32 units). The skip
+# RNN's reference truth, capped like the BNN's, is made by one worker first; the other cells then share it
+SD=stochastic-depth:data=digits28
+SR=skip-rnn:data=digits28
+step "gradients, stochastic depth" gradients --problems "$SD" --depths 2,4 --estimators "$BERNOULLI" \
+  --n-estimates 1000 --workers "$WORKERS"
+step "gradients, skip RNN, its truth" gradients --problems "$SR" --depths 1 --estimators reinforce --backend jax \
+  --n-estimates 1000 --workers 1 --truth-max-estimates 10000
+# double CV's JAX warm-up (per-row gradients through 28 unrolled gates) outgrew the default budget of a worker of
+# two (5.9 GB here): it runs alone with more
+step "gradients, skip RNN, double CV in JAX" gradients --problems "$SR" --depths 1 --backend jax \
+  --estimators double-cv:warmup_rows=8 --n-estimates 1000 --workers 1 --truth-max-estimates 10000 --memory-budget 16GB
+step "gradients, skip RNN" gradients --problems "$SR" --depths 1 --estimators "$BERNOULLI" --n-estimates 1000 \
+  --workers "$WORKERS" --truth-max-estimates 10000
 # speed on the gradients' own configurations, so variance x time joins cell by cell (cells timed one at a time)
 settle; step "speed, sbn-vae and bsn" speed --problems sbn-vae,bsn --depths 2 --estimators "$BERNOULLI"
 settle; step "speed, categorical VAE" speed --problems categorical-vae --depths 1 --estimators "$CATEGORICAL"
 settle; step "speed, Gaussian VAE" speed --problems gaussian-vae --depths 1 --estimators "$GAUSSIAN"
 settle; step "speed, bnn" speed --problems bnn --estimators "$GAUSSIAN"
+settle; step "speed, stochastic depth" speed --problems "$SD" --depths 2,4 --estimators "$BERNOULLI"
+settle; step "speed, skip RNN" speed --problems "$SR" --depths 1 --estimators "$BERNOULLI"
 # variance along the DisARM-driven training run of the DisARM, ARMS and double-CV papers (torch; the truth
 # capped, since only the variance is compared); RODEO at three checkpoints, 26-39 minutes a cell
 step "trajectory" trajectory --problems sbn-vae --backend torch --n-estimates 500 --truth-max-estimates 2000 \

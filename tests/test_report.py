@@ -398,7 +398,7 @@ def test_a_problem_or_suite_this_checkout_does_not_know_is_not_compared():
     assert caveats.outdated(rows).changed.tolist() == ["suite"]  # only the suite's (empty) closure compares
 
 
-@pytest.mark.slow  # renders the whole 211-cell reference
+@pytest.mark.slow  # renders the whole 283-cell reference
 def test_no_text_overlaps_at_the_literature_sizes(tmp_path, monkeypatch):
     """The committed literature-size reference (results/paper/) labels its problems with long parameter lists,
     e.g. "categorical-vae (data=digits28, hidden=256, variant=nonlinear)"; its plots keep them apart too."""
