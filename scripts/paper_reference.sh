@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The literature-size reference (results/paper/, rendered in reports/paper/): the paper preset's sizes, narrowed
-# to what 2 cores run in about two hours. The whole paper preset (540 gradients cells at depths 1-4 for every
-# estimator, 202 speed cells, RODEO's trajectory at 30 minutes a cell) takes days on such a machine.
+# to what 2 cores run in about five hours (RODEO's three trajectory cells take 1.6 of them). The whole paper preset
+# (540 gradients cells at depths 1-4 for every estimator, 202 speed cells, RODEO's trajectory at 30 minutes a cell)
+# takes days on such a machine.
 #
 #   scripts/paper_reference.sh    # OUT=results/paper/<machine> WORKERS=$(nproc) SETTLE_S=300; --resume: a killed
 #                                 # run goes on
