@@ -16,6 +16,14 @@ from bench.store import versions
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def copy_of_the_code(tmp_path: Path) -> Path:
+    """The project's packages copied under tmp_path, to edit without touching the checkout."""
+    repo = tmp_path / "repo"
+    for part in ("bench", "estimators"):
+        shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
+    return repo
+
+
 def test_the_closure_follows_imports_through_other_estimators():
     """st-gumbel's module imports gumbel_softmax's relaxed_sample; relax imports rebar's control variate;
     gumbel-rao imports lattice.py: each is in the other's closure, an unrelated estimator is not."""
@@ -30,9 +38,7 @@ def test_editing_an_imported_helper_reruns_the_cells_that_use_it(tmp_path):
     """The case found stale before: changing relaxed_sample in gumbel_softmax.py left st-gumbel's cells
     "current" (--resume kept a variance of 0.017 where the changed code gives 0.006). Now --resume reruns
     st-gumbel's cell, and leaves disarm's, whose code did not change."""
-    repo = tmp_path / "repo"
-    for part in ("bench", "estimators"):
-        shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
+    repo = copy_of_the_code(tmp_path)
     args = [sys.executable, "-m", "bench", "run", "gradients", "--problems", "toy-bernoulli:theta=0.7",
             "--estimators", "st-gumbel,disarm", "--backend", "torch", "--n-estimates", "400", "--quiet",
             "--out", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache")]
@@ -64,9 +70,7 @@ def test_a_suite_version_leaves_out_the_other_suites(tmp_path):
     """The cell runner imports every suite to dispatch to it, but a gradients result depends on none but its
     own: editing the speed suite changes the speed version only, editing the gradients suite reaches the
     trajectory suite (which measures with it) and not speed."""
-    repo = tmp_path / "repo"
-    for part in ("bench", "estimators"):
-        shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
+    repo = copy_of_the_code(tmp_path)
     suites = ("gradients", "speed", "trajectory", "training")
     probe = ("from bench.store.versions import suite_version; "
              f"print(' '.join(suite_version(s) for s in {suites!r}))")

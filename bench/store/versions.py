@@ -123,7 +123,7 @@ def problem_version(problem: str, backend: str = "") -> str:
 def suite_version(suite: str) -> str:
     module = {"audit": "bench.audit.cell"}.get(suite, f"bench.suites.{suite}")
     own = closure(module)
-    suites = {f"bench.suites.{p.stem}" for p in (ROOT / "bench" / "suites").glob("*.py")}
+    suites = {f"bench.suites.{p.stem}" for p in (ROOT / "bench" / "suites").glob("*.py") if p.stem != "__init__"}
     others = frozenset(m for m in suites if str(_file(m).relative_to(ROOT)) not in own)
     return _hash(set(own) | set(closure("bench.execute.cell", others | LABELS)))
 
