@@ -113,6 +113,30 @@ def test_noise_that_averages_out_is_measured_precisely():
     assert abs(c.ratio.median - 2.0) < 4 * c.ratio.stderr + 1e-9
 
 
+def test_a_slow_call_gets_enough_rounds_before_the_cap():
+    """A call of 0.3 s (the skip RNN's nested estimators in eager torch) against a floor of 0.04 s, with the
+    host's +-20% phases of 50 ms: 4 s hold 5 rounds, too few for a median within 3%. The cap stops the rounds only after
+    `cap_rounds`, unless the medians are precise first, and `limit_s` bounds it all."""
+    import numpy as np
+
+    levels = 1 + 0.2 * np.random.default_rng(1).uniform(-1, 1, 100_000)
+    settings = Settings(load_window_s=0.1, max_s=4.0, attempts=1)
+    m = Machine()
+    phased = lambda d: lambda n: d * levels[int(m.now / 0.05)]  # noqa: E731
+    c = m.run(m.call("A", phased(0.3)), m.call("B", phased(0.04)), settings, once=True)
+    assert c.ratio.n >= 12 and c.stable, c.reason  # at least 9 rounds, checked every 4th
+    assert abs(c.ratio.median - 7.5) < 4 * c.ratio.stderr
+    old = Machine()
+    phased = lambda d: lambda n: d * levels[int(old.now / 0.05)]  # noqa: E731
+    before = old.run(old.call("A", phased(0.3)), old.call("B", phased(0.04)),
+                     Settings(load_window_s=0.1, max_s=4.0, attempts=1, cap_rounds=1), once=True)
+    assert before.ratio.n <= 6 and not before.stable  # the rule before: 4 s, whatever the rounds
+    slowest = Machine()
+    c = slowest.run(slowest.call("A", lambda n: 10.0 * (1 + 0.5 * (n % 2))), slowest.call("B", 1.0),
+                    Settings(load_window_s=0.1, max_s=4.0, attempts=1), once=True)
+    assert c.ratio.n == 3  # rounds of 27 s: the first to end past limit_s (60 s) is the last
+
+
 def test_retries_are_bounded():
     """A toggles between 1 and 2 ms every 40 calls, forever: every attempt is unstable, and after
     `attempts` of them the protocol stops and says so."""

@@ -10,7 +10,10 @@ done (the drivers' `timed` closures synchronise: torch.cuda.synchronize, jax.blo
    two blocks, B's likewise, so a drift that is linear within the round (a clock ramping, a neighbour's load
    rising) cancels from both means' ratio. The round's ratio is t_A / t_B. Rounds repeat until about
    `target_s` have passed (at least `min_rounds`), then go on while any of the three medians below is less
-   precise than `max_rel_se`, until `max_s` have passed or `max_rounds` were run.
+   precise than `max_rel_se`, until `max_s` have passed or `max_rounds` were run. `max_s` stops the rounds
+   only once `cap_rounds` have run, so a slow call is never judged on a median of a few rounds: the skip RNN's
+   nested estimators (0.14-0.39 s a call) got 5-13 rounds in 4 s, too few for a median within 3%. `limit_s`
+   stops them whatever the rounds.
 4. Summary: median and interquartile range (IQR) of the rounds' t_A, of t_B and of the ratios (`Spread`), and
    the medians' standard errors (from the IQR and the number of rounds). The median of per-round ratios is not
    the ratio of medians: each round compares A and B under the same conditions, which is what makes the ratio
@@ -94,6 +97,8 @@ class Settings:
     min_rounds: int = 9
     max_rounds: int = 401
     max_s: float = 4.0  # rounds go on past target_s, while a median is not yet precise, until this long
+    cap_rounds: int = 48  # ... and at least this many: 48 rounds make a median +-3% of an IQR 22% of it
+    limit_s: float = 60.0  # ... and never longer than this
     max_rel_se: float = 0.03  # of each median (time, floor, ratio): its standard error over the median
     max_load_change: float = 0.15  # of the machine's capacity: one spinning core of two is 0.5
     min_ratio: float = 0.9
@@ -196,8 +201,9 @@ def compare_once(a: Callable[[], Any], b: Callable[[], Any], settings: Settings 
         tb.append((b1 + b2) / (2 * loops_b))
         ratios.append(ta[-1] / tb[-1])
         marks.append((clock(), counters()))
-        n = len(ta)
-        if n >= settings.max_rounds or marks[-1][0] - marks[0][0] >= settings.max_s:
+        n, elapsed = len(ta), marks[-1][0] - marks[0][0]
+        if n >= settings.max_rounds or elapsed >= settings.limit_s or (
+                elapsed >= settings.max_s and n >= settings.cap_rounds):
             break
         if n >= rounds and n % 4 == 0 and precise(settings, ta, tb, ratios):  # percentiles every 4th round
             break

@@ -69,7 +69,7 @@ class Preset:
     speed_batch_sizes: tuple[int, ...] = (4,)  # the gradients batch: variance x time joins cell by cell
     speed_variants: bool = True  # the problems' declared speed variants too
     # the timing protocol's precision: each published median's standard error at most this fraction of it, the
-    # rounds going on for at most timing_max_s seconds (bench.measure.protocol)
+    # rounds going on for at most timing_max_s seconds, or 48 rounds of a slow call (bench.measure.protocol)
     timing_rel_se: float = 0.03
     timing_max_s: float = 4.0
     # training suite
