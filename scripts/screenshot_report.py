@@ -5,7 +5,8 @@
 
 Writes <out>/report/ (index.md, index.html, plots/) and <out>/page-<width>.png for each --width, and with
 --tile H that screenshot cut into pieces H pixels tall (page-<width>-01.png, ...; blank space at the bottom
-dropped), small enough for an image viewer to show at full size. Needs
+dropped), small enough for an image viewer to show at full size. It also names each table wider than the
+window (a reader would have to scroll it sideways). Needs
 Debian's chromium (`apt-get install -y chromium`); it is for looking, so CI does not need it. Chromium runs
 with a fresh profile and every background connection off: the page is self-contained and nothing is fetched.
 """
@@ -13,6 +14,8 @@ with a fresh profile and every background connection off: the page is self-conta
 from __future__ import annotations
 
 import argparse
+import html
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +41,31 @@ def screenshot(page: Path, png: Path, width: int = 1280, height: int = 4000, chr
     if not png.is_file():
         raise RuntimeError(f"chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr[-2000:]}")
     return png
+
+
+# marks each table box (bench.report.to_html wraps every table in div.wide) that the window cannot show whole
+PROBE = """<script>
+for (const box of document.querySelectorAll('.wide')) {
+  const over = box.scrollWidth - box.clientWidth;
+  if (over > 1) box.setAttribute('data-overflow', over);
+}
+</script>"""
+
+
+def overflowing(page: Path, width: int = 1280, chromium: str = CHROMIUM, timeout: float = 120.0
+                ) -> list[tuple[str, int]]:
+    """(its first column's header, the pixels it is too wide by) for each table of `page` that a window `width`
+    pixels wide shows only by scrolling it sideways, as Chromium lays the page out."""
+    probe = page.with_name(f"{page.stem}-probe.html")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>", 1), encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        cmd = [chromium, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", f"--window-size={width},1000",
+               probe.resolve().as_uri()]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if "<body" not in proc.stdout:
+        raise RuntimeError(f"chromium returned no page (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    found = re.findall(r'data-overflow="(\d+)">\s*<table>\s*<thead>\s*<tr>\s*<th>(.*?)</th>', proc.stdout, re.S)
+    return [(html.unescape(re.sub(r"<[^>]+>", "", head)), int(px)) for px, head in found]
 
 
 def tiles(png: Path, height: int) -> list[Path]:
@@ -101,11 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     page = render(args.results, args.out)
     for width in args.width or [1280]:
         pages = [(page, f"page-{width}")] + [(from_anchor(page, a), f"page-{width}-from-{a}") for a in args.anchors]
-        for html, name in pages:
-            shot = screenshot(html, args.out / f"{name}.png", width, args.height, args.chromium)
+        for shown, name in pages:
+            shot = screenshot(shown, args.out / f"{name}.png", width, args.height, args.chromium)
             print(shot)
             for piece in tiles(shot, args.tile) if args.tile > 0 else []:
                 print(piece)
+        for head, px in overflowing(page, width, args.chromium):
+            print(f"the table whose first column is {head!r} is {px} px too wide for a {width}-pixel window")
     return 0
 
 

@@ -290,11 +290,11 @@ def test_speed_section_shows_ratio_to_floor_and_estimate_memory_marked(rendered)
 
 
 def _headline_rows(text: str) -> dict[str, list[str]]:
-    """The opening table's rows by problem (the first cell without its bold)."""
+    """The opening table's rows by problem (the bold name that opens the first cell)."""
     head = _section(text, "## Headline")
     table = [line for line in head.splitlines() if line.startswith("| **")]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table]
-    return {r[0].strip("*"): r for r in rows}
+    return {r[0].split("**")[1]: r for r in rows}
 
 
 def test_headline_table_opens_the_report_with_each_problems_best(rendered):
@@ -303,19 +303,19 @@ def test_headline_table_opens_the_report_with_each_problems_best(rendered):
     rows = _headline_rows(text)
     assert set(rows) == {"chain", "stochastic-depth", "toy-bernoulli"}
     chain = rows["chain"]
-    assert chain[1] == "depth 3, batch 8, n_samples 1, cpu"
+    assert chain[0] == "**chain**: depth 3, batch 8, 1 draw, cpu"
     # reinforce's timings are unstable: disarm is the only unbiased one ranked (its faster backend, JAX, first)
-    assert chain[2] == "disarm · jax" and " ± " in chain[3] and chain[4] == "no other stable"
+    assert chain[1] == "disarm · jax" and " ± " in chain[2] and chain[3] == "no other stable"
     assert synthetic_results.UNSTABLE_ON_CHAIN not in " ".join(chain)
-    assert chain[6] == "st · jax" and chain[8].startswith("0.1 ± ")
+    assert chain[5] == "st · jax" and chain[7].startswith("0.1 ± ")
     assert "<b>chain</b>" in (rendered[0] / "index.html").read_text()  # bold in the HTML page too
 
 
 def test_headline_says_when_a_problem_has_no_stable_speed_cell(rendered):
     text = (rendered[0] / "index.md").read_text()
     rows = _headline_rows(text)
-    assert rows["stochastic-depth"][2] == "no stable timing (6 unstable †)"
-    assert rows["toy-bernoulli"][2] == "no stable timing (6 of unknown stability ‡)"
+    assert rows["stochastic-depth"][1] == "no stable timing (6 unstable †)"
+    assert rows["toy-bernoulli"][1] == "no stable timing (6 of unknown stability ‡)"
     # timings without a verdict are said to be treated as unstable once, not per table
     assert text.count("carry no stability verdict") == 1
 

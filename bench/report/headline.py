@@ -21,13 +21,16 @@ from bench.report.markup import lit
 from estimators import catalog
 
 FIXED = ("device", "depth", "batch_size", "n_samples")
-COLUMNS = ["problem", "configuration", "best unbiased", "variance × time", "runner-up", "variance × time",
+# the configuration rides in the problem's cell, and an estimator's own draws in its cell, so that the table
+# fits a 1280-pixel window at the literature's label lengths (a tenth column made it scroll sideways)
+COLUMNS = ["problem, configuration", "best unbiased", "variance × time", "runner-up", "variance × time",
            "best biased", "variance × time", "bias"]
-NUMERIC = [False, False, False, True, False, True, False, True, True]
+NUMERIC = [False, False, True, False, True, False, True, True]
 INTRO = ("Per problem, at the configuration its section holds fixed: the unbiased estimator with the least "
          "variance × time per estimate (work-normalised variance, in grad² · s: the variance left after spending "
          "the same compute; lower is better) and the runner-up, and the biased estimator with the least, with its "
-         "bias ‖mean − truth‖. Figures are `value ± standard error`; each estimator is named with its backend. "
+         "bias ‖mean − truth‖. Figures are `value ± standard error`; each estimator is named with its backend, and "
+         "with its draws per estimate where they differ from its problem's. "
          "Variance comes from the gradients suite, time from the speed suite on the same configuration, stable "
          "timings only; exact and deterministic (zero-variance) estimators are references, not ranked.")
 
@@ -78,10 +81,19 @@ def standard(overall: pd.DataFrame, eff: pd.DataFrame) -> tuple[pd.DataFrame, di
     return frame, held, point
 
 
+def draws(n: object) -> str:
+    return f"{n} draw" + ("" if str(n) == "1" else "s")
+
+
+def usual_draws(held: dict[str, str]) -> str:
+    """The draws most of a problem's estimators take (`hold` names the others after it, in brackets)."""
+    return held.get("n_samples", "").split(" ")[0]
+
+
 def configuration(held: dict[str, str], point: str) -> str:
     if not held:
         return "—"
-    text = f"depth {held['depth']}, batch {held['batch_size']}, n_samples {held['n_samples']}, {held['device']}"
+    text = f"depth {held['depth']}, batch {held['batch_size']}, {draws(usual_draws(held))}, {held['device']}"
     return lit(text + ("" if point in ("init", "") else f", {point} point"))
 
 
@@ -93,8 +105,9 @@ def contenders(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return ranked[kind], ranked[~kind]
 
 
-def _name(r: Any) -> str:
-    return f"{lit(r.label)} · {lit(r.backend)}"
+def _name(r: Any, usual: str) -> str:
+    own = "" if str(int(r.n_samples)) == usual else f", {draws(int(r.n_samples))}"
+    return f"{lit(r.label)} · {lit(r.backend)}{own}"
 
 
 def _why(frame: pd.DataFrame, overall: pd.DataFrame) -> str:
@@ -113,7 +126,7 @@ def row(view: str, overall: pd.DataFrame, eff: pd.DataFrame) -> list[str]:
     """The table's row for one problem: `overall` its gradients' "all" group, `eff` gradients joined with time."""
     frame, held, point = standard(overall, eff)
     good, bad = contenders(frame)
-    first = [f"**{lit(view)}**", configuration(held, point)]
+    first = [f"**{lit(view)}**: {configuration(held, point)}"]
     if good.empty and bad.empty:
         return first + [_why(frame, overall)] + ["—"] * 6
     cells = []
@@ -121,10 +134,11 @@ def row(view: str, overall: pd.DataFrame, eff: pd.DataFrame) -> list[str]:
     runner = good[good.label != best.label].iloc[0] if best is not None and (good.label != best.label).any() \
         else None
     for r, missing in ((best, "none stable"), (runner, "no other stable")):
-        cells += [_name(r), with_se(r.work_variance, r.work_se)] if r is not None else [missing, "—"]
+        cells += [_name(r, usual_draws(held)), with_se(r.work_variance, r.work_se)] if r is not None \
+            else [missing, "—"]
     if len(bad):
         b = bad.iloc[0]
-        cells += [_name(b), with_se(b.work_variance, b.work_se), with_se(b.bias, b.bias_se)]
+        cells += [_name(b, usual_draws(held)), with_se(b.work_variance, b.work_se), with_se(b.bias, b.bias_se)]
     else:
         cells += ["none stable", "—", "—"]
     return first + cells
