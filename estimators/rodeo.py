@@ -28,14 +28,12 @@ alpha, beta (both 0 at first, as in their code: the estimate starts as RLOO) and
 weights, zero biases), trained by the driver on the estimate's second moment (their variance loss,
 mean(g^2)). Their code also declares a `gamma` that no estimate uses; it is left out.
 
-Differences from the paper's setting, forced by the op set: g_j is the gradient of the downstream's
-mean-field pass (`Downstream.mean`: later nodes at their means, later parameters frozen; f itself on a single
-node), as in `double_cv`, where their hierarchical code differentiates the hard pass. The op set has no nested
-derivative and the network needs g_j's value, so g_j is a one-sided finite difference of that pass, a step of
-EPS from x_j into the unit cube along each unit: D + 1 mean-field passes per draw instead of one backward
-pass, so a draw costs 2 + D evaluations (`evals_per_coordinate`); the points are built and evaluated in blocks
-(indecater's `stacked_values`), so memory stays bounded at any width. Only the control functions use g_j, so its
-finite-difference error (O(EPS)) changes the variance, never the mean.
+Difference from the paper's setting, forced by the op set: g_j is the gradient of the downstream's mean-field
+pass (`Downstream.mean`: later nodes at their means, later parameters frozen; f itself on a single node), as in
+`double_cv`, where their hierarchical code differentiates the hard pass. It is taken by `estimators.slope`, one
+backward pass of the mean-field pass per draw, and enters only the control functions, never the mean. (It was
+a one-sided finite difference before: D + 1 mean-field passes per draw, 201 at sbn-vae's 200 units, which made
+one trajectory cell at the paper's size take 26-39 minutes.)
 """
 
 from __future__ import annotations
@@ -46,20 +44,19 @@ from typing import NamedTuple
 import numpy as np
 
 from estimators.dist import sample
-from estimators.indecater import stacked_values
 from estimators.ops import Array, Downstream, Ops, sum_event
+from estimators.slope import slope
 from estimators.spec import TRAINED, Spec
 
 SPEC = Spec("rodeo", "control-variate", True, ("bernoulli",), 2, True,
             "Shi, Zhou, Hwang, Titsias & Mackey 2022, Gradient estimation with discrete Stein operators (RODEO)",
-            multi_sample=True, min_samples=2, state="trained", options=TRAINED, evals_per_coordinate=1,
+            multi_sample=True, min_samples=2, state="trained", options=TRAINED,
             note="RLOO with Gibbs-Stein control variates: alpha (A h_j)(x_j) in the leave-one-out baseline and "
                  "beta (A [c_k s])(x_k) added, h and c one small network of the other draws' Taylor surrogates; "
-                 "alpha, beta and the network trained on the second moment; slopes by finite differences of "
-                 "the mean-field pass: 1 value and D + 1 mean-field passes per draw")
+                 "alpha, beta and the network trained on the second moment; slopes from the mean-field "
+                 "pass's gradient: 1 value and 1 mean-field pass, with its backward pass, per draw")
 HIDDEN = 100
 SLOPE = 0.3  # their LeakyReLU(alpha=0.3)
-EPS = 1e-2  # finite-difference step of the mean-field pass, into the unit cube
 
 
 class State(NamedTuple):
@@ -90,23 +87,9 @@ def network(o: Ops, state: State, t: Array, s: Array) -> Array:
 
 
 def slopes(o: Ops, down: Downstream, x: Array, event: tuple[int, ...]) -> Array:
-    """df/dx at each draw, [K, ..., D], by one-sided differences of the mean-field pass (x flattened to D)."""
-    k, d = x.shape[0], x.shape[-1]
-    batch = tuple(x.shape[1:-1])
-    step = 1 - 2 * x  # into the cube: up from 0, down from 1
-    # point 0 is x itself, point i > 0 steps along unit i - 1; built and passed a block at a time, as indecater's
-    # alternatives: all D + 1 at once, sbn-vae at 200 units asked for 64 GB
-    dirs = o.asarray(np.concatenate([np.zeros((1, d)), np.eye(d)]).astype(np.float32))  # [D + 1, D]
-
-    def points(ids: Array) -> Array:
-        along = dirs[ids].reshape(1, ids.shape[0], *([1] * len(batch)), d)
-        return (o.expand_dims(x, 1) + EPS * along * o.expand_dims(step, 1)).reshape(k, ids.shape[0], *batch, *event)
-
-    per_point = k * math.prod(batch[1:]) * d  # sample elements per row of estimates (batch[0] is the rows)
-    m = stacked_values(o, lambda p: o.moveaxis(o.stop_gradient(down.mean(p)), 1, 0), points, d + 1, per_point)
-    m = o.moveaxis(m, 0, 1)  # [K, D + 1, *batch]
-    ahead = o.moveaxis(m[:, 1:], 1, -1)  # [K, *batch, D]
-    return (ahead - o.expand_dims(m[:, 0], -1)) / (EPS * step)
+    """df/dx at each draw, [K, ..., D]: the mean-field pass's gradient at x (x flattened to D)."""
+    shape = tuple(x.shape[:-1]) + event
+    return slope(o, lambda z: down.mean(z.reshape(shape)), x)
 
 
 def surrogate(o: Ops, params, down: Downstream, u, state: State, *, dist: str, event_ndim: int):

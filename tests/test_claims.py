@@ -72,6 +72,7 @@ def test_claims_at_equal_evaluations_compare_equal_costs(claim_id, evaluations):
 
 
 def test_rodeo_claim_compares_equal_draws():
-    """RODEO's claim is at equal draws, not evaluations: its slopes cost D + 1 mean-field passes per draw here."""
+    """RODEO's claim is at equal draws, not evaluations: its slopes cost a mean-field pass and its gradient per
+    draw here."""
     c = CLAIMS["rodeo"]
     assert {arm.n_samples for arm in c.arms} == {2}

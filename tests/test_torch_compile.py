@@ -31,7 +31,8 @@ SMALL = {"chain": {"width": 3}, "bsn": {"width": 3}, "sbn-vae": {"width": 3, "hi
          "toy-bernoulli": {"units": 3, "spread": 1.0}, "stochastic-depth": {"width": 16}, "toy-gaussian": {}}
 CASES = [("chain", "reinforce"), ("chain", "disarm"), ("chain", "st"), ("bsn", "disarm"), ("sbn-vae", "st"),
          ("toy-bernoulli", "rloo"), ("chain", "reinmax"), ("chain", "gumbel-rao"), ("chain", "muprop"),
-         ("chain", "indecater"), ("chain", "nvil"), ("chain", "arms"), ("toy-gaussian", "measure-valued")]
+         ("chain", "indecater"), ("chain", "nvil"), ("chain", "arms"), ("toy-gaussian", "measure-valued"),
+         ("chain", "rodeo")]  # rodeo: a derivative inside the surrogate (estimators.slope)
 
 
 def built(backend: str, problem: str, name: str, *, seed: int = 0, batch: int = 4):

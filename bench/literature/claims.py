@@ -80,7 +80,7 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in [
           (Arm("gst-p", "gapped-st", {"tau": 0.5, "gap": -1.0}), Arm("st-gumbel", "st-gumbel", {"tau": 0.5}))),
     Claim("rodeo", "Shi et al. 2022 (RODEO)",
           "RODEO's Stein control variates give lower variance than RLOO and double control variates at the same "
-          "number of draws (2; RODEO's slopes cost extra mean-field passes here)",
+          "number of draws (2; a RODEO draw also costs a mean-field pass and its gradient here)",
           "sbn-vae", SBN, (Arm("rodeo n=2", "rodeo", n_samples=2), Arm("double-cv n=2", "double-cv", n_samples=2),
                            Arm("rloo n=2", "rloo", n_samples=2))),
     Claim("indecater", "De Smet et al. 2023 (IndeCateR)",
