@@ -91,8 +91,6 @@ def usual_draws(held: dict[str, str]) -> str:
 
 
 def configuration(held: dict[str, str], point: str) -> str:
-    if not held:
-        return "—"
     text = f"depth {held['depth']}, batch {held['batch_size']}, {draws(usual_draws(held))}, {held['device']}"
     return lit(text + ("" if point in ("init", "") else f", {point} point"))
 
@@ -126,7 +124,7 @@ def row(view: str, overall: pd.DataFrame, eff: pd.DataFrame) -> list[str]:
     """The table's row for one problem: `overall` its gradients' "all" group, `eff` gradients joined with time."""
     frame, held, point = standard(overall, eff)
     good, bad = contenders(frame)
-    first = [f"**{lit(view)}**: {configuration(held, point)}"]
+    first = [f"**{lit(view)}**" + (f": {configuration(held, point)}" if held else "")]
     if good.empty and bad.empty:
         return first + [_why(frame, overall)] + ["—"] * 6
     cells = []
