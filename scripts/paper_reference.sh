@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The literature-size reference (results/paper/, rendered in reports/paper/): the paper preset's sizes, narrowed
-# to what 2 cores run in about five hours (RODEO's three trajectory cells take 1.6 of them). The whole paper preset
-# (540 gradients cells at depths 1-4 for every estimator, 202 speed cells, RODEO's trajectory at 30 minutes a cell)
-# takes days on such a machine.
+# to what 2 cores run in about four hours. The whole paper preset (540 gradients cells at depths 1-4 for every
+# estimator, 202 speed cells) takes days on such a machine.
 #
 #   scripts/paper_reference.sh    # OUT=results/paper/<machine> WORKERS=$(nproc) SETTLE_S=300; --resume: a killed
 #                                 # run goes on
@@ -73,11 +72,7 @@ settle; step "speed, bnn" speed --problems bnn --estimators "$GAUSSIAN"
 settle; step "speed, stochastic depth" speed --problems "$SD" --depths 2,4 --estimators "$BERNOULLI"
 settle; step "speed, skip RNN" speed --problems "$SR" --depths 1 --estimators "$BERNOULLI"
 # variance along the DisARM-driven training run of the DisARM, ARMS and double-CV papers (torch; the truth
-# capped, since only the variance is compared); RODEO at three checkpoints, 26-39 minutes a cell
+# capped, since only the variance is compared)
 step "trajectory" trajectory --problems sbn-vae --backend torch --n-estimates 500 --truth-max-estimates 2000 \
-  --checkpoints 0,100,1000,10000 --estimators rloo,arm,disarm,arms,reinmax,ugc,double-cv:warmup_rows=8
-step "trajectory, RODEO at 0" trajectory --problems sbn-vae:variant=linear --backend torch --n-estimates 500 \
-  --truth-max-estimates 2000 --checkpoints 0 --estimators rodeo:warmup_rows=8
-step "trajectory, RODEO at 1 000" trajectory --problems sbn-vae --backend torch --n-estimates 200 --truth-max-estimates 2000 \
-  --checkpoints 1000 --estimators rodeo:warmup_rows=8
+  --checkpoints 0,100,1000,10000 --estimators rloo,arm,disarm,arms,reinmax,ugc,double-cv:warmup_rows=8,rodeo:warmup_rows=8
 "$PY" -m bench report --results "$OUT" --out reports/paper
