@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The literature-size reference (results/paper/, rendered in reports/paper/): the paper preset's sizes, narrowed
-# to what 2 cores run in about four hours. The whole paper preset (540 gradients cells at depths 1-4 for every
+# to what 2 cores run in about 4.5 hours. The whole paper preset (540 gradients cells at depths 1-4 for every
 # estimator, 202 speed cells) takes days on such a machine.
 #
 #   scripts/paper_reference.sh    # OUT=results/paper/<machine> WORKERS=$(nproc) SETTLE_S=300; --resume: a killed
