@@ -56,9 +56,10 @@ def overflowing(page: Path, width: int = 1280, chromium: str = CHROMIUM, timeout
                 ) -> list[tuple[str, int]]:
     """(its first column's header, the pixels it is too wide by) for each table of `page` that a window `width`
     pixels wide shows only by scrolling it sideways, as Chromium lays the page out."""
-    probe = page.with_name(f"{page.stem}-probe.html")
-    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>", 1), encoding="utf-8")
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        probe = Path(profile) / "probe.html"  # the page is self-contained: its copy needs no other file
+        probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>", 1),
+                         encoding="utf-8")
         cmd = [chromium, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", f"--window-size={width},1000",
                probe.resolve().as_uri()]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)

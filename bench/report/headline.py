@@ -124,6 +124,7 @@ def row(view: str, overall: pd.DataFrame, eff: pd.DataFrame) -> list[str]:
     """The table's row for one problem: `overall` its gradients' "all" group, `eff` gradients joined with time."""
     frame, held, point = standard(overall, eff)
     good, bad = contenders(frame)
+    usual = usual_draws(held)
     first = [f"**{lit(view)}**" + (f": {configuration(held, point)}" if held else "")]
     if good.empty and bad.empty:
         return first + [_why(frame, overall)] + ["—"] * 6
@@ -132,11 +133,10 @@ def row(view: str, overall: pd.DataFrame, eff: pd.DataFrame) -> list[str]:
     runner = good[good.label != best.label].iloc[0] if best is not None and (good.label != best.label).any() \
         else None
     for r, missing in ((best, "none stable"), (runner, "no other stable")):
-        cells += [_name(r, usual_draws(held)), with_se(r.work_variance, r.work_se)] if r is not None \
-            else [missing, "—"]
+        cells += [_name(r, usual), with_se(r.work_variance, r.work_se)] if r is not None else [missing, "—"]
     if len(bad):
         b = bad.iloc[0]
-        cells += [_name(b, usual_draws(held)), with_se(b.work_variance, b.work_se), with_se(b.bias, b.bias_se)]
+        cells += [_name(b, usual), with_se(b.work_variance, b.work_se), with_se(b.bias, b.bias_se)]
     else:
         cells += ["none stable", "—", "—"]
     return first + cells
