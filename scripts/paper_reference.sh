@@ -28,10 +28,12 @@ settle() {  # timings want a quiet machine: wait (at most SETTLE_S s) for the 1-
   local waited=0
   while awk '{exit !($1 >= 0.3)}' /proc/loadavg && [ "$waited" -lt "$SETTLE_S" ]; do sleep 10; waited=$((waited + 10)); done
 }
-step() {  # one suite's command, with its duration and the load averages before and after it
-  local name=$1 start=$SECONDS before; before=$(load); shift
-  "${RUN[@]}" "$@"
-  echo "$name: $((SECONDS - start)) s (load $before before, $(load) after)"
+FAILED=()
+step() {  # one suite's command, with its duration and the load averages before and after it; a failed cell fails
+  # its command, which is named at the end, and the steps after it still run
+  local name=$1 start=$SECONDS before status=ok; before=$(load); shift
+  "${RUN[@]}" "$@" || { status=failed; FAILED+=("$name"); }
+  echo "$name: $status, $((SECONDS - start)) s (load $before before, $(load) after)"
 }
 
 # gradients: sbn-vae at one and two stochastic layers, bsn at two (the unordered set stays with the categorical
@@ -76,3 +78,7 @@ settle; step "speed, skip RNN" speed --problems "$SR" --depths 1 --estimators "$
 step "trajectory" trajectory --problems sbn-vae --backend torch --n-estimates 500 --truth-max-estimates 2000 \
   --checkpoints 0,100,1000,10000 --estimators rloo,arm,disarm,arms,reinmax,ugc,double-cv:warmup_rows=8,rodeo:warmup_rows=8
 "$PY" -m bench report --results "$OUT" --out reports/paper
+if [ ${#FAILED[@]} -gt 0 ]; then
+  printf 'failed: %s\n' "${FAILED[@]}" >&2
+  exit 1
+fi

@@ -57,3 +57,19 @@ def test_every_command_plans_cells(tmp_path):
     assert {c[3] for c in grads} == {"torch", "jax"}
     committed = {p.stem for p in REFERENCE.glob("*/*.parquet")}
     assert committed == {i for r in runs for i in r["ids"]}, "results/paper/ is not what the script makes"
+
+
+def test_a_failed_step_is_named_and_the_steps_after_it_still_run(tmp_path):
+    """A failed cell makes its `bench run` exit 1; the script goes on to the next suites and the report, then
+    names the failed steps and exits 1, instead of stopping at the first."""
+    log = tmp_path / "calls"
+    fake = tmp_path / "python"
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {log}\ncase "$*" in *"--quiet gradients"*) exit 1;; esac\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PY": str(fake), "OUT": str(tmp_path / "out"), "SETTLE_S": "0"}
+    done = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
+    calls = log.read_text().splitlines()
+    assert done.returncode == 1
+    assert sum("--quiet gradients" in c for c in calls) == 9
+    assert sum("--quiet speed" in c for c in calls) == 6 and "bench report" in calls[-1]
+    assert done.stderr.count("failed: gradients") == 9 and "failed: speed" not in done.stderr
