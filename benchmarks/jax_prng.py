@@ -6,8 +6,10 @@ no uniforms at all), REINFORCE and DisARM, and beside them the uniforms alone, c
 the driver's (jax.random's threefry2x32, which JAX's CPU lowering rolls into a 5-step loop), the same bits with the
 20 rounds unrolled (benchmarks/jax_threefry.py), and jax.random's unsafe_rbg (XLA's generator, other bits). Each
 arm is timed by bench.measure.timing.time_call and the arms are interleaved over ROUNDS rounds; the figure is the
-median over rounds with its min and max. The uniforms' compile seconds are printed too: one array per stochastic
-layer, so the skip RNN (one gate per step) compiles 28 of them.
+median over rounds with its min and max. REINFORCE and DisARM are timed again with the driver's draw swapped for
+`jax_threefry.draw` (the same bits: every array in one unrolled hash, behind an optimisation barrier), and the
+uniforms alone that way too. Compile seconds are printed beside each: one noise array per stochastic layer, so the
+skip RNN (one gate per step) draws 28.
 
     .venv/bin/python benchmarks/jax_prng.py [--problems chain,bsn,skip-rnn]
 """
@@ -38,6 +40,7 @@ def main() -> int:
     from bench.suites.common import cell_objective
     from benchmarks import jax_threefry
     from benchmarks.speed_goals import cell
+    from estimators.backends import jax as jax_driver
     from estimators.backends.jax import draw
 
     def unrolled(key, shapes, tiny):
@@ -55,11 +58,18 @@ def main() -> int:
         for name in ESTIMATORS:
             floor = name == "deterministic"
             driver, obj = cell_objective(cell(problem, "reinforce" if floor else name, "jax"), name if floor else None)
-            _, run = driver.timed(obj, obj.state, 1)
-            calls[problem, name] = run
+            compile_s[problem, name], calls[problem, name] = driver.timed(obj, obj.state, 1)
+            if not floor:  # the same call with the candidate's uniforms: the driver's draw swapped while it compiles
+                jax_driver.draw = jax_threefry.draw
+                try:
+                    arm = f"{name}, one hash"
+                    compile_s[problem, arm], calls[problem, arm] = driver.timed(obj, obj.state, 1)
+                finally:
+                    jax_driver.draw = draw
         shapes, tiny = obj.noise(1), driver.ops.tiny
         for arm, sample, key in (("uniforms: jax.random", draw, jax.random.PRNGKey(0)),
                                  ("uniforms: unrolled", unrolled, jax_threefry.key(0)),
+                                 ("uniforms: one hash", jax_threefry.draw, jax_threefry.key(0)),
                                  ("uniforms: unsafe_rbg", unsafe_rbg, jax.random.key(0, impl="unsafe_rbg"))):
             start = time.perf_counter()
             made = jax.jit(lambda k, sample=sample: sample(k, shapes, tiny)).lower(key).compile()
@@ -69,11 +79,11 @@ def main() -> int:
     for _ in range(ROUNDS):
         for k, run in calls.items():
             seconds[k].append(timing.time_call(run)[0])
-    print(f"{'problem':8s} {'arm':22s} {'us per call: median [min, max]':32s} ratio to floor  compile s")
+    print(f"{'problem':8s} {'arm':24s} {'us per call: median [min, max]':32s} ratio to floor  compile s")
     for problem, name in calls:
         s = seconds[problem, name]
         floor = statistics.median(seconds[problem, "deterministic"])
-        print(f"{problem:8s} {name:22s} {statistics.median(s) * 1e6:9.1f} "
+        print(f"{problem:8s} {name:24s} {statistics.median(s) * 1e6:9.1f} "
               f"[{min(s) * 1e6:.1f}, {max(s) * 1e6:.1f}]{'':8s} {statistics.median(s) / floor:.2f}"
               + (f"{compile_s[problem, name]:14.2f}" if (problem, name) in compile_s else ""))
     return 0

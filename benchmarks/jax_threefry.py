@@ -11,8 +11,9 @@ that XLA fuses into one kernel: 7x faster there (benchmarks/jax_prng.py).
 
 Why the driver does not use it: on a model with many small noise arrays it is a regression. In the skip RNN's
 whole estimate (28 gates, batch 64) REINFORCE's call rose from 949 us to 4 663 us and its compile from 2.9 s to 21 s,
-with or without an optimisation barrier around the uniforms (docs/measuring.md). Drawing all of a call's arrays in
-one hash (the keys broadcast per element) might serve both; any switch changes every JAX result's version.
+with or without an optimisation barrier around the uniforms. `draw` below, every array in one hash behind a barrier,
+removes that regression and keeps most of chain's gain, but is slower than jax.random on bsn (docs/measuring.md
+has the tables). Any switch changes every JAX result's version.
 
 Threefry-2x32 with 20 rounds: Salmon, Moraes, Dror & Shaw, "Parallel random numbers: as easy as 1, 2, 3" (SC 2011).
 """
@@ -69,7 +70,30 @@ def uniform(k: Array, shape: tuple[int, ...], minval: float, maxval: float = 1.0
         raise ValueError(f"at most 2^32 uniforms a call, got shape {shape}")
     counts = lax.iota(jnp.uint32, n).reshape(shape)
     b0, b1 = threefry2x32(k[0], k[1], jnp.zeros_like(counts), counts)
-    mantissa = lax.shift_right_logical(b0 ^ b1, np.uint32(32 - 23)) | _ONE_BITS
+    return _to_unit(b0 ^ b1, minval, maxval)
+
+
+def _to_unit(bits: Array, minval: float, maxval: float) -> Array:
+    mantissa = lax.shift_right_logical(bits, np.uint32(32 - 23)) | _ONE_BITS
     floats = lax.bitcast_convert_type(mantissa, jnp.float32) - jnp.float32(1.0)
     lo, hi = jnp.float32(minval), jnp.float32(maxval)
     return lax.max(lo, floats * (hi - lo) + lo)
+
+
+def draw(k: Array, shapes: list[tuple[int, ...]], minval: float) -> list[Array]:
+    """The JAX driver's `draw` (array m from `uniform(fold_in(k, m), shape_m, minval)`), bit for bit, in one hash:
+    every array's counters and keys laid end to end, so the rounds appear once in the program however many arrays
+    there are, and the uniforms are materialised once behind an optimisation barrier before they are sliced
+    apart (without it XLA fuses the hash into each consumer). Call it inside jit: op by op, the float scaling
+    would round apart from `jax.random`'s fused one."""
+    sizes = [int(np.prod(s)) for s in shapes]
+    if sum(sizes) >= 2**32:
+        raise ValueError(f"at most 2^32 uniforms a call, got shapes {shapes}")
+    keys = [fold_in(k, m) for m in range(len(shapes))]
+    k0 = jnp.concatenate([jnp.broadcast_to(km[0], (n,)) for km, n in zip(keys, sizes, strict=True)])
+    k1 = jnp.concatenate([jnp.broadcast_to(km[1], (n,)) for km, n in zip(keys, sizes, strict=True)])
+    counts = jnp.concatenate([lax.iota(jnp.uint32, n) for n in sizes])
+    b0, b1 = threefry2x32(k0, k1, jnp.zeros_like(counts), counts)
+    u = lax.optimization_barrier(_to_unit(b0 ^ b1, minval, 1.0))
+    starts = np.cumsum([0, *sizes])
+    return [u[a:b].reshape(s) for a, b, s in zip(starts[:-1], starts[1:], shapes, strict=True)]
