@@ -1,15 +1,15 @@
 """What JAX's random numbers cost a single-evaluation estimator on the CPU (issues 21 and 24).
 
-The speed suite's cell (chain, bsn at depth 2, batch 64, one estimate per call; the driver's `timed` call draws
-the uniforms inside the compiled call, as a training step would) is timed for the floor (every node at its mean:
-no uniforms at all), REINFORCE and DisARM, and beside them the uniforms alone, compiled on their own, three ways:
-the driver's (jax.random's threefry2x32, which JAX's CPU lowering rolls into a 5-step loop), the same bits with the
-20 rounds unrolled (benchmarks/jax_threefry.py), and jax.random's unsafe_rbg (XLA's generator, other bits). Each
-arm is timed by bench.measure.timing.time_call and the arms are interleaved over ROUNDS rounds; the figure is the
-median over rounds with its min and max. REINFORCE and DisARM are timed again with the driver's draw swapped for
-`jax_threefry.draw` (the same bits: every array in one unrolled hash, behind an optimisation barrier), and the
-uniforms alone that way too. Compile seconds are printed beside each: one noise array per stochastic layer, so the
-skip RNN (one gate per step) draws 28.
+The speed suite's cell (chain, bsn at depth 2, batch 64, one estimate per call; the driver's `timed` call draws the
+uniforms inside the compiled call, as a training step would) is timed for the floor (every node at its mean: no
+uniforms at all), REINFORCE and DisARM, and beside them the uniforms alone, compiled on their own, three ways: the
+driver's (jax.random's threefry2x32, which JAX's CPU lowering rolls into a 5-step loop), the same bits with the 20
+rounds unrolled (benchmarks/jax_threefry.py), and the driver's draw on an unsafe_rbg key (XLA's generator, other
+bits). Each arm is timed by bench.measure.timing.time_call and the arms are interleaved over ROUNDS rounds; the
+figure is the median over rounds with its min and max. REINFORCE and DisARM are timed again with the driver's draw
+swapped for `jax_threefry.draw` (the same bits: every array in one unrolled hash, behind an optimisation barrier),
+and the uniforms alone that way too. Compile seconds are printed beside each: one noise array per stochastic layer,
+so the skip RNN (one gate per step) draws 28.
 
     .venv/bin/python benchmarks/jax_prng.py [--problems chain,bsn,skip-rnn]
 """
@@ -34,7 +34,6 @@ ESTIMATORS = ("deterministic", "reinforce", "disarm")  # "deterministic": the sp
 
 def main() -> int:
     import jax
-    import jax.numpy as jnp
 
     from bench.measure import timing
     from bench.suites.common import cell_objective
@@ -45,10 +44,6 @@ def main() -> int:
 
     def unrolled(key, shapes, tiny):
         return [jax_threefry.uniform(jax_threefry.fold_in(key, m), s, tiny) for m, s in enumerate(shapes)]
-
-    def unsafe_rbg(key, shapes, tiny):
-        return [jax.random.uniform(jax.random.fold_in(key, m), s, jnp.float32, minval=tiny, maxval=1.0)
-                for m, s in enumerate(shapes)]
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--problems", default="chain,bsn,skip-rnn")
@@ -70,7 +65,7 @@ def main() -> int:
         for arm, sample, key in (("uniforms: jax.random", draw, jax.random.PRNGKey(0)),
                                  ("uniforms: unrolled", unrolled, jax_threefry.key(0)),
                                  ("uniforms: one hash", jax_threefry.draw, jax_threefry.key(0)),
-                                 ("uniforms: unsafe_rbg", unsafe_rbg, jax.random.key(0, impl="unsafe_rbg"))):
+                                 ("uniforms: unsafe_rbg", draw, jax.random.key(0, impl="unsafe_rbg"))):
             start = time.perf_counter()
             made = jax.jit(lambda k, sample=sample: sample(k, shapes, tiny)).lower(key).compile()
             compile_s[problem, arm] = time.perf_counter() - start
