@@ -125,8 +125,8 @@ def _joint_probabilities(logits, dist):
     ("categorical", np.array([[0.5, -1.0, 0.2], [1.0, 0.0, -0.5]], np.float32)),  # 2 variables of 3: 9
 ])
 def test_unordered_set_draws_are_a_gumbel_top_k_of_the_node(dist, logits, backend):
-    """Stochastic beam search gives k = 3 distinct joint configurations whose order follows Plackett-Luce, the law of
-    the Gumbel-top-k: P(x0, x1, x2 = a, b, c) = p_a p_b / (1 - p_a) p_c / (1 - p_a - p_b), chi-square over every
+    """The sampler gives k = 3 distinct joint configurations whose order follows Plackett-Luce, the law of the
+    Gumbel-top-k: P(x0, x1, x2 = a, b, c) = p_a p_b / (1 - p_a) p_c / (1 - p_a - p_b), chi-square over every
     ordered triple against the exact probabilities in NumPy."""
     o, (_, arr) = estimators.ops(backend), xp(backend)
     k, n = 3, 40_000
@@ -144,6 +144,84 @@ def test_unordered_set_draws_are_a_gumbel_top_k_of_the_node(dist, logits, backen
     obs = np.append(observed[keep], observed[~keep].sum())
     exp = np.append(expected[keep], expected[~keep].sum())
     assert chisquare(obs, exp).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("backend", TIERED)
+@pytest.mark.parametrize("dist,logits,k", [
+    ("bernoulli", np.array([0.8, -0.4, 1.5], np.float32), 8),  # every configuration: the last draw is forced
+    ("categorical", np.array([[0.5, -1.0, 0.2], [1.0, 0.0, -0.5]], np.float32), 6),  # 6 of 9
+])
+def test_unordered_set_late_draws_follow_plackett_luce(dist, logits, k, backend):
+    """Deep in the order the draws walk around many taken configurations (a trie with several branches, paths
+    switched, subtrees used up): each position's value against its exact law, every ordering of k of the node's
+    configurations enumerated in NumPy, one chi-square per position (Bonferroni over the k)."""
+    o, (_, arr) = estimators.ops(backend), xp(backend)
+    n = 60_000
+    u = np.random.default_rng(1).uniform(np.finfo(np.float32).tiny, 1, (k, n, *logits.shape)).astype(np.float32)
+    lg = arr(np.broadcast_to(logits, (n, *logits.shape)).copy())
+    idx = _configuration_index(o.to_numpy(US.without_replacement(o, dist, lg, arr(u), logits.ndim)), dist)
+    assert all(len(set(col)) == k for col in idx.T[:2000])  # k distinct configurations in every row
+    p = _joint_probabilities(logits, dist)
+    expected = np.zeros((k, len(p)))
+    for order in itertools.permutations(range(len(p)), k):
+        prob, left = 1.0, 1.0
+        for a in order:
+            prob, left = prob * p[a] / left, left - p[a]
+        expected[np.arange(k), order] += prob
+    for i in range(k):
+        observed = np.bincount(idx[i], minlength=len(p))
+        assert chisquare(observed, expected[i] * n / expected[i].sum()).pvalue > 1e-3 / k, i
+
+
+@pytest.mark.parametrize("backend", TIERED)
+def test_unordered_set_second_draw_at_the_literatures_size(backend):
+    """200 Bernoulli units, most nearly deterministic (|logit| 6-14, so the first draw holds about 94% of the mass
+    and the second must leave it where few completions are left: the masses M are 1 - 1e-5 and less, in float32
+    logs). Given the first draw x0, the second is x0 up to its first differing unit v*, flipped there, and free
+    after: P(v* = v | x0) = prod_{w<v} p_w(x0_w) (1 - p_v(x0_v)) / (1 - p(x0)), checked by a randomised
+    probability integral transform in float64 (uniform on (0, 1), a chi-square over 20 bins); the units after v*
+    pooled against their Bernoulli means by a z-test."""
+    o, (_, arr) = estimators.ops(backend), xp(backend)
+    rng = np.random.default_rng(3)
+    n, units = 20_000, 200
+    logits = (rng.uniform(6, 14, units) * rng.choice([-1, 1], units)).astype(np.float32)
+    logits[:8] = rng.normal(0, 1.5, 8)  # some units in play, first in the order
+    rng.shuffle(logits)
+    u = rng.uniform(np.finfo(np.float32).tiny, 1, (2, n, units)).astype(np.float32)
+    x = o.to_numpy(US.without_replacement(o, "bernoulli", arr(np.broadcast_to(logits, (n, units)).copy()),
+                                          arr(u), 1)).astype(np.int64)
+    x0, x1 = x
+    differ = x0 != x1
+    assert differ.any(1).all()
+    first = differ.argmax(1)
+    cols = np.arange(units)
+    assert np.all(x1[cols < first[:, None]] == x0[cols < first[:, None]])
+    log_s = np.log(sigmoid(logits)), np.log(sigmoid(-logits))
+    log_a = np.where(x0 == 1, log_s[0], log_s[1])  # log p_v(x0_v)
+    before = np.cumsum(log_a, 1) - log_a
+    law = np.exp(before) * -np.expm1(log_a) / -np.expm1(log_a.sum(1, keepdims=True))  # P(v* = v | x0)
+    cdf = np.cumsum(law, 1)
+    pit = cdf[np.arange(n), first] - law[np.arange(n), first] * rng.uniform(size=n)
+    assert chisquare(np.histogram(pit, 20, (0, 1))[0]).pvalue > 1e-3
+    after = cols > first[:, None]
+    s = np.broadcast_to(sigmoid(logits), (n, units))[after]
+    assert abs((x1[after] - s).sum() / np.sqrt((s * (1 - s)).sum())) < 4
+
+
+@pytest.mark.parametrize("backend", TIERED)
+def test_unordered_set_never_enters_a_used_up_subtree(backend):
+    """Every configuration with x_0 = 0 is taken, so the next draw must set x_0 = 1. Their mass after x_0 sums to 1
+    in exact arithmetic, but in float32 logs to a little less at these logits, which would leave the used-up
+    subtree a sliver of mass; a uniform of 1 - 2^-24, against x_0 = 1's weight of p_1 = e^-9, would then pick it
+    (and draw a duplicate). Counting the taken configurations under each value makes that mass exactly 0."""
+    o = estimators.ops(backend)
+    logits = o.asarray(np.array([-9.0, -1.6070081, 1.0847852], np.float32))
+    configs = np.array([[0, a, b] for a in (0, 1) for b in (0, 1)], np.float32)
+    taken = o.asarray(np.stack([1 - configs, configs], -2)[None])  # [1, 4 taken, 2 values, 3 units]
+    logp = o.stack([o.log_sigmoid(-logits), o.log_sigmoid(logits)], -2)[None]
+    x = o.to_numpy(US._draw_outside(o, "bernoulli", logp, taken, o.asarray(np.full((1, 3), 1 - 2 ** -24,
+                                                                                   np.float32))))
+    assert x[0, 1, 0] == 1
 
 
 def _orderings_probability(p_set, rest):
