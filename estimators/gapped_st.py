@@ -22,6 +22,8 @@ centring of the perturbed logits leaves the softmax unchanged and is omitted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from estimators.dist import sample
 from estimators.ops import Array, Downstream, Ops
 from estimators.spec import Spec
@@ -35,25 +37,25 @@ SPEC = Spec("gapped-st", "straight-through", False, ("bernoulli", "categorical")
 PI_SCALE = 1 - 1e-5  # the reference code's guard: -log(1 - pi) / pi stays finite at pi = 1
 
 
-def gap_for(o: Ops, pi: Array, gap) -> Array:
-    """The gap: `gap` when >= 0, else GST-p's -log(1 - pi) / pi. Arithmetic, not a Python branch: JAX traces
-    float options, so `gap` may be a tracer."""
-    p = o.maximum(pi * PI_SCALE, 1e-30)
-    use_p = (gap < 0) * 1.0
-    return use_p * (-o.log1p(-p) / p) + (1 - use_p) * gap
+def gap_for(o: Ops, pi: Callable[[], Array], gap: float) -> Array | float:
+    """The gap: `gap` when >= 0, else GST-p's -log(1 - pi) / pi (pi() computed only then)."""
+    if gap >= 0:
+        return gap
+    p = o.maximum(pi() * PI_SCALE, 1e-30)
+    return -o.log1p(-p) / p
 
 
 def surrogate(o: Ops, params, down: Downstream, u, state, *, dist: str, event_ndim: int, tau: float, gap: float):
     logits, sg = params["logits"], o.stop_gradient
     lg = sg(logits)
-    x = sample(o, dist, params, u[0])  # b = 1[u < sigmoid(logits)], or Gumbel-max: a draw from softmax(logits)
+    x = sample(o, dist, {"logits": lg}, u[0])  # b = 1[u < sigmoid(logits)], or Gumbel-max: a draw from softmax(logits)
     if dist == "bernoulli":
         s = 2 * x - 1
-        delta = s * o.maximum(s * lg, gap_for(o, o.sigmoid(s * lg), gap))  # theta~_1 - theta~_0
+        delta = s * o.maximum(s * lg, gap_for(o, lambda: o.sigmoid(s * lg), gap))  # theta~_1 - theta~_0
         y = o.sigmoid(delta / tau)
         return down.main(x + y * (1 - y) / tau * (logits - lg)), state
     top = o.take_along_axis(lg, o.argmax(lg)[..., None], -1)
-    pi = o.sum(x * o.softmax(lg), -1, keepdims=True)
-    moved = o.where(x > 0.5, top, o.minimum(lg, top - gap_for(o, pi, gap)))
+    gap_d = gap_for(o, lambda: o.sum(x * o.softmax(lg), -1, keepdims=True), gap)  # pi = the sample's probability
+    moved = o.where(x > 0.5, top, o.minimum(lg, top - gap_d))
     y = o.softmax((logits + sg(moved - logits)) / tau)
     return down.main(x + y - sg(y)), state

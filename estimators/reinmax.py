@@ -8,7 +8,8 @@ Categorical (the paper's Algorithm 2, tau the temperature of pi1 alone):
 so the forward value is the sample D and the backward pass is 2 J(pi1) - J(pi0) / 2 times df/dD, with J(p) =
 diag(p) - p p^T the softmax Jacobian at p (Heun's method, where straight-through is Euler's J(pi0)). Its mean is
 exact for f quadratic in the sample. Biased otherwise. Bernoulli is the 2-way categorical with logits (0, logit):
-d b / d logit := 2 q (1 - q) - sigmoid'(logit) / 2, q = (b + sigmoid(logit / tau)) / 2. The sample is drawn from
+d b / d logit := 2 q (1 - q) - sigmoid'(logit) / 2, q = (b + sigmoid(logit / tau)) / 2, which at tau = 1 is
+(1 - sigmoid(logit)) / 2 at b = 1 and sigmoid(logit) / 2 at b = 0. The sample is drawn from
 softmax(logits) whatever tau, as in the reference code (microsoft/ReinMax), which refuses tau < 1.
 Liu, Chen, Gao & Han (2023), Bridging discrete and backpropagation: straight-through and beyond.
 """
@@ -36,12 +37,18 @@ def softmax_at(o: Ops, p: Array, logits: Array) -> Array:
 
 def surrogate(o: Ops, params, down: Downstream, u, state, *, dist: str, event_ndim: int, tau: float):
     logits, sg = params["logits"], o.stop_gradient
-    x = sample(o, dist, params, u[0])  # b = 1[u < sigmoid(logits)], or Gumbel-max: softmax(logits) whatever tau
-    if dist == "bernoulli":
-        p0 = o.sigmoid(logits)
-        q = sg((x + o.sigmoid(logits / tau)) / 2)
-        slope = 2 * q * (1 - q)
-        return down.main(x + slope * (logits - sg(logits)) - (p0 - sg(p0)) / 2), state
+    if dist == "bernoulli":  # the slope computed apart from the graph, which then holds one product (eager torch
+        # records every op that touches the logits)
+        p0 = o.sigmoid(sg(logits))
+        one = u[0] < p0  # sample()'s draw
+        x = o.float(one)
+        if tau == 1:  # q = (b + p0) / 2: the slope is (1 - p0) / 2 at b = 1 and p0 / 2 at b = 0
+            slope = o.where(one, 1 - p0, p0) / 2
+        else:
+            q = (x + o.sigmoid(sg(logits) / tau)) / 2
+            slope = 2 * q * (1 - q) - p0 * (1 - p0) / 2
+        return down.main(x + slope * (logits - sg(logits))), state
+    x = sample(o, dist, params, u[0])  # Gumbel-max: a draw from softmax(logits) whatever tau
     p0 = o.softmax(logits)
     p1 = sg((x + o.softmax(logits / tau)) / 2)
     return down.main(x + 2 * softmax_at(o, p1, logits) - (p0 - sg(p0)) / 2), state
