@@ -3,7 +3,8 @@ straight-through (Shah et al. 2024): each against an independent NumPy evaluatio
 relations the papers state.
 
 unordered-set is unbiased and is also run by tests/test_unbiased.py and tests/test_backends_agree.py; here: its
-sampler is a Gumbel-top-k of the node's joint distribution (the ordered draws follow Plackett-Luce), its ratios
+sampler is a Gumbel-top-k of the node's joint distribution (the ordered draws follow Plackett-Luce, at every
+position up to the whole node, and at 200 units; a used-up subtree is never entered), its ratios
 are those of the orderings enumerated by brute force, it is exact when the draws cover the node, and it has less
 variance than RLOO at equal draws. gapped-st and decoupled-st are biased: their means against their formulas
 enumerated in NumPy (exactly, or by quadrature / a large independent NumPy Monte Carlo where the formula is an
