@@ -42,8 +42,9 @@ of them (S = D, p(D \\ S) = 0, R = 1: the exact gradient).
 
 from __future__ import annotations
 
+import functools
 import itertools
-from math import prod
+from math import log, prod
 
 import numpy as np
 
@@ -80,6 +81,17 @@ def _along(x: Array, matrix: Array) -> Array:
     return (x.reshape(-1, x.shape[-1]) @ matrix).reshape(*x.shape)
 
 
+@functools.cache
+def _constants(n_vars: int, n_vals: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a node of n_vars variables of n_vals values: [w, v] = 1 for w > v, [w, v] = 1 for w < v, and the
+    number of configurations of the variables after each v (inf past float32's range). Made once per shape,
+    outside the traced code."""
+    after = np.tril(np.ones((n_vars, n_vars), np.float32), -1)
+    size = np.array([float(n_vals) ** (n_vars - 1 - v) if (n_vars - 1 - v) * log(n_vals) < 30 else np.inf
+                     for v in range(n_vars)], np.float32)
+    return after, np.ascontiguousarray(after.T), size
+
+
 def _draw_outside(o: Ops, dist: str, logp: Array, taken: Array, u: Array) -> Array:
     """One-hot [..., K, V]: a draw from the node's distribution (logp [..., K, V]) restricted to the
     configurations not in `taken` [..., j, K, V] (j distinct ones), with one draw's uniforms u.
@@ -93,8 +105,7 @@ def _draw_outside(o: Ops, dist: str, logp: Array, taken: Array, u: Array) -> Arr
     there is one (at most j - 1 switches); the variables after its exit are drawn freely, from uniforms the walk
     did not use. Layout [..., K, V] keeps the variables innermost: torch's kernels are slow along a short axis."""
     n_vars, j = logp.shape[-1], taken.shape[-3]
-    after = o.asarray(np.tril(np.ones((n_vars, n_vars), np.float32), -1))  # [w, v] = 1 for w > v
-    before = o.asarray(np.triu(np.ones((n_vars, n_vars), np.float32), 1))  # [w, v] = 1 for w < v
+    after, before, size = (o.asarray(a) for a in _constants(int(n_vars), int(logp.shape[-2])))
     suffix = _along(o.sum(taken * logp[..., None, :, :], -2), after)  # [..., j, V]: log P(e after v)
     agree = o.sum(taken[..., :, None, :, :] * taken[..., None, :, :, :], -2)  # [..., e, e', V]
     shares = o.float(_along(1 - agree, before) < 0.5)  # e and e' agree on every variable before v
@@ -102,10 +113,7 @@ def _draw_outside(o: Ops, dist: str, logp: Array, taken: Array, u: Array) -> Arr
     lifted = o.where(hit > 0.5, suffix[..., None, :, None, :], EMPTY)
     excluded = lifted[..., 0, :, :] if j == 1 else o.logsumexp(lifted, -3)  # [..., e, K, V]
     # a subtree holding as many taken configurations as it has configurations has no mass left: exactly 0
-    n_vals = logp.shape[-2]
-    size = np.array([float(n_vals) ** (n_vars - 1 - v) if (n_vars - 1 - v) * np.log(n_vals) < 30 else np.inf
-                     for v in range(n_vars)], np.float32)
-    full = o.sum(hit, -3) >= o.asarray(size)
+    full = o.sum(hit, -3) >= size
     # (below e^-80 the mass left is 1 in float32; clamping there keeps exp away from denormals, which are slow)
     log_m = o.where(full, EMPTY, o.maximum(log1mexp(o, o.minimum(o.maximum(excluded, -80.0), 0.0)), EMPTY))
     decide = _values(o, dist, logp[..., None, :, :] + log_m, u[..., None, :, :] if dist == "categorical"

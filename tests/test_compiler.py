@@ -61,6 +61,7 @@ def _model_objective(problem: str, params: dict, name: str, depth: int, batch: i
     ("sbn-vae", {"width": 3}, "disarm", 2, 4, 1),
     ("categorical-vae", {"vars": 2, "cats": 3}, "rloo", 1, 4, 2),
     ("gaussian-vae", {}, "reparam", 1, 4, 1),
+    ("sbn-vae", {"width": 3}, "unordered-set", 2, 4, 3),  # its sampler's walk over the draws' paths
 ])
 def test_model_rows_jit_equal_eager_beyond_row_512(problem, params, name, depth, batch, n_samples):
     """The engine's own batched code: 640 rows jitted (blocks of 64), rows on both sides of 512 recomputed

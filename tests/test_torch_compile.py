@@ -32,7 +32,8 @@ SMALL = {"chain": {"width": 3}, "bsn": {"width": 3}, "sbn-vae": {"width": 3, "hi
 CASES = [("chain", "reinforce"), ("chain", "disarm"), ("chain", "st"), ("bsn", "disarm"), ("sbn-vae", "st"),
          ("toy-bernoulli", "rloo"), ("chain", "reinmax"), ("chain", "gumbel-rao"), ("chain", "muprop"),
          ("chain", "indecater"), ("chain", "nvil"), ("chain", "arms"), ("toy-gaussian", "measure-valued"),
-         ("chain", "rodeo")]  # rodeo: a derivative inside the surrogate (estimators.slope)
+         ("chain", "rodeo"),  # rodeo: a derivative inside the surrogate (estimators.slope)
+         ("chain", "unordered-set"), ("chain", "gapped-st")]
 
 
 def built(backend: str, problem: str, name: str, *, seed: int = 0, batch: int = 4):
