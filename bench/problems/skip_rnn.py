@@ -38,6 +38,7 @@ import numpy as np
 from bench.problems import DATA, IMAGE, WIDTH, Problem
 from bench.problems.engine import Model
 from bench.problems.layers import Arrays, accuracy, cross_entropy, dense, init_dense
+from bench.problems.skipping import skippable
 from estimators.ops import Ops
 from estimators.spec import Range
 
@@ -99,7 +100,7 @@ class SkipRNN(Model):
         h = self._hidden(prev, m)
         i = ctx["x"][..., t * self.row:(t + 1) * self.row] if m == 0 else self._hidden(prev, m - 1)
         # the skip path gathers rows of [rows, draws]; extra leading axes (RLOO's further draws) take the mask
-        if o.name == "torch" and z.ndim == 3 and not z.requires_grad and bool(((z == 0) | (z == 1)).all()):
+        if z.ndim == 3 and skippable(o, z):
             new = _update_open(self, o, p, m, z, i, h)
         else:  # z * cell + (1 - z) * h: exactly the cell or exactly h at z in {0, 1}, as the skip path gives
             new = z * self.cell(o, p, m, i, h) + (1 - z) * h

@@ -22,6 +22,7 @@ import numpy as np
 from bench.problems import DATA, IMAGE, WIDTH, Problem
 from bench.problems.engine import Model
 from bench.problems.layers import Arrays, accuracy, cross_entropy, dense, init_dense
+from bench.problems.skipping import skippable
 from estimators.ops import Ops
 
 
@@ -61,7 +62,7 @@ class StochasticDepth(Model):
         return dense(p, f"blk{layer}c", o.relu(dense(p, f"blk{layer}a", h)))
 
     def carry(self, o: Ops, p: Arrays, layer: int, z: Any, prev: Any, ctx: Arrays) -> Any:
-        if o.name == "torch" and not z.requires_grad and bool(((z == 0) | (z == 1)).all()):
+        if skippable(o, z):
             return _skip_dropped(p, layer, z, prev, self)
         return prev + z * self._block(o, p, layer, prev)
 
