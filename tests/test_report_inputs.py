@@ -168,3 +168,13 @@ def test_unsafe_parameters_and_options_do_not_break_the_tables(hostile_report):
     assert "## Problem: &lt;b&gt;plug&lt;/b&gt;" in text  # problem_params not a dict: the bare name
     frame = pd.read_parquet(next((hostile_report.parent / "results").glob("*.parquet")))
     assert json.loads(frame.problem_params.iloc[0]) == synthetic_results.PARAMS["chain"]
+
+
+def test_a_long_cell_breaks_between_names_never_inside_one():
+    """'gumbel-softmax · jax, 2 draws' may wrap at its spaces, not after the hyphen of gumbel-softmax (a browser's
+    default); the text itself is unchanged, so it copies and searches as written."""
+    cell = to_html._cell(markup.lit("gumbel-softmax · jax, 2 draws"), numeric=False)
+    assert '<span class="name">gumbel-softmax</span>' in cell
+    assert "nowrap" not in cell and cell.startswith("<td>")  # the cell as a whole still wraps
+    assert re.sub(r"<[^>]+>", "", cell) == "gumbel-softmax · jax, 2 draws"
+    assert to_html.inline("a well-known word") == "a well-known word"  # paragraphs keep the browser's breaks

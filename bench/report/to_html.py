@@ -20,7 +20,7 @@ CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;
 line-height:1.45}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:0.25em 0.45em}
 th{background:#f3f3f3;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.short{white-space:nowrap}
+td.short,span.name{white-space:nowrap}
 .wide{overflow-x:auto;max-width:100%}
 img{max-width:100%}figure{margin:1.5em 0}figcaption{font-style:italic;color:#555}
 code{background:#f3f3f3;padding:0 0.2em;overflow-wrap:anywhere}
@@ -36,25 +36,37 @@ def _href(link: str) -> str:
     return f"#fig-{anchor(Path(link).stem)}" if link.endswith(".png") and "://" not in link else link
 
 
-def _tokens(tokens: list | tuple) -> str:
+HYPHENATED = re.compile(r"(\S*\w-\w\S*)")  # a word with a hyphen inside: a name (gumbel-softmax, torch-compile)
+
+
+def _text(text: str, names: bool) -> str:
+    """Escaped text; with `names`, each hyphenated word kept on one line (browsers break after a hyphen)."""
+    if not names:
+        return html.escape(text)
+    return "".join(f'<span class="name">{html.escape(part)}</span>' if i % 2 else html.escape(part)
+                   for i, part in enumerate(HYPHENATED.split(text)))
+
+
+def _tokens(tokens: list | tuple, names: bool = False) -> str:
     out = []
     for t in tokens:
         if isinstance(t, Text):
-            out.append(html.escape(t.text))
+            out.append(_text(t.text, names))
         elif isinstance(t, Code):
             out.append(f"<code>{html.escape(t.text)}</code>")
         elif isinstance(t, Bold):
-            out.append(f"<b>{_tokens(t.parts)}</b>")
+            out.append(f"<b>{_tokens(t.parts, names)}</b>")
         elif isinstance(t, Link) and markup.safe_target(t.target):
-            out.append(f'<a href="{html.escape(_href(t.target))}">{_tokens(t.parts)}</a>')
+            out.append(f'<a href="{html.escape(_href(t.target))}">{_tokens(t.parts, names)}</a>')
         elif isinstance(t, Link):
-            out.append(f"{_tokens(t.parts)} ({html.escape(t.target)})")
+            out.append(f"{_tokens(t.parts, names)} ({html.escape(t.target)})")
     return "".join(out)
 
 
-def inline(text: str) -> str:
-    """Escaped text, `code` as <code>, **bold** as <b>, [text](link) as a link where the target is safe."""
-    return _tokens(markup.parse(text))
+def inline(text: str, names: bool = False) -> str:
+    """Escaped text, `code` as <code>, **bold** as <b>, [text](link) as a link where the target is safe; with
+    `names` (table cells), a hyphenated word never broken at its hyphen."""
+    return _tokens(markup.parse(text), names)
 
 
 SHORT = 16  # characters: a cell this short is a name (torch-compile, st-gumbel), never broken at its hyphen
@@ -64,7 +76,7 @@ def _cell(value: str, numeric: bool) -> str:
     if numeric:
         return f'<td class="num">{inline(value)}</td>'
     short = len(markup.plain(markup.parse(value))) <= SHORT
-    return f'<td class="short">{inline(value)}</td>' if short else f"<td>{inline(value)}</td>"
+    return f'<td class="short">{inline(value)}</td>' if short else f"<td>{inline(value, names=True)}</td>"
 
 
 def _table(t: Table) -> str:
