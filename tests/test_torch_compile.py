@@ -8,6 +8,9 @@ fixtures); later calls reuse the graph, which is itself what the recompilation t
 
 from __future__ import annotations
 
+import dataclasses
+import types
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +21,7 @@ from bench import problems
 from bench.execute.cell import run_cell
 from bench.plan.cell import Cell
 from bench.problems.engine import objective
+from estimators import catalog, reinforce
 from estimators.backends import torch_compile as compiled
 from estimators.driver import Objective
 from estimators.rng import Rng
@@ -144,27 +148,46 @@ def test_timed_keeps_compile_time_apart():
     assert compiled.recompilations(obj) == 0
 
 
-def test_what_cannot_compile_fails_with_one_line():
-    """stochastic-depth's define-by-run skip branches on sampled values: a graph break, under fullgraph an error."""
-    driver, obj = built("torch-compile", "stochastic-depth", "reinforce")
+BRANCHING = "branching-reinforce"
+
+
+def _branching(o, params, down, u, state, *, dist, event_ndim):
+    """REINFORCE behind a Python branch on its sampled values, as eager define-by-run code may have: eager torch
+    runs it; a compiled graph cannot branch on them."""
+    if bool((u[0] < 0.5).any()):
+        return reinforce.surrogate(o, params, down, u, state, dist=dist, event_ndim=event_ndim)
+    return reinforce.surrogate(o, params, down, u, state, dist=dist, event_ndim=event_ndim)
+
+
+@pytest.fixture
+def branching(monkeypatch):
+    """An estimator that cannot compile, in the catalog for one test."""
+    module = types.ModuleType(BRANCHING)
+    module.SPEC, module.surrogate = dataclasses.replace(reinforce.SPEC, name=BRANCHING), _branching
+    monkeypatch.setitem(catalog._EXTRA, BRANCHING, module)
+    return BRANCHING
+
+
+def test_what_cannot_compile_fails_with_one_line(branching):
+    """A branch on sampled values: a graph break, under fullgraph an error naming the place."""
+    driver, obj = built("torch-compile", "chain", branching)
     with pytest.raises(compiled.CompileError) as info:
         driver.rows(obj, obj.state, Rng(0), 0, 8)
     message = str(info.value)
     assert "\n" not in message and message.startswith("torch.compile could not compile")
-    assert "stochastic_depth.py" in message
+    assert "test_torch_compile.py" in message
 
 
-def test_cells_run_compiled_or_fail_with_status_error(tmp_path):
-    """Through the harness: a chain cell records 0 recompilations and 16 rechecked rows that agree; a
-    stochastic-depth cell is status error with the compile message, never eager numbers."""
+def test_cells_run_compiled_or_fail_with_status_error(tmp_path, branching):
+    """Through the harness: a chain cell records 0 recompilations and 16 rechecked rows that agree; a cell that
+    cannot compile is status error with the compile message, never eager numbers."""
     common = dict(device="cpu", depth=2, batch_size=4, n_samples=1, seed=0, n_estimates=2000,
                   settings=(("cache_dir", str(tmp_path)),))
     ok = run_cell(Cell("gradients", "chain", (("width", 3),), "disarm", "torch-compile", **common))
     values = {r["metric"]: r["value"] for r in ok if r["param_group"] == "all"}
     assert all(r["status"] == "ok" for r in ok)
     assert values["recompilations"] == 0 and values["checked_rows"] == 16 and values["differing_rows"] == 0
-    pp = tuple(sorted({**problems.PROBLEMS["stochastic-depth"].defaults, **SMALL["stochastic-depth"]}.items()))
-    bad = run_cell(Cell("gradients", "stochastic-depth", pp, "reinforce", "torch-compile", **common))
+    bad = run_cell(Cell("gradients", "chain", (("width", 3),), branching, "torch-compile", **common))
     assert len(bad) == 1 and bad[0]["status"] == "error"
     assert "torch.compile could not compile" in bad[0]["message"] and "\n" not in bad[0]["message"]
 
