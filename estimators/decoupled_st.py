@@ -20,7 +20,7 @@ same two roles, tau_f for forward stochasticity and tau_b for the backward dispe
 
 from __future__ import annotations
 
-from estimators.dist import logit
+from estimators.gumbel_softmax import over
 from estimators.ops import Downstream, Ops
 from estimators.spec import Spec
 
@@ -36,11 +36,11 @@ def surrogate(o: Ops, params, down: Downstream, u, state, *, dist: str, event_nd
               tau_b: float):
     logits, sg = params["logits"], o.stop_gradient
     if dist == "bernoulli":
-        noise = -logit(o, u[0])
-        hard = o.float(o.sigmoid(sg(logits) / tau_f + noise) > 0.5)
-        soft = o.sigmoid(logits / tau_b + noise)
+        noise = o.log1p(-u[0]) - o.log(u[0])  # -logit(u), exactly
+        hard = o.float(o.sigmoid(over(sg(logits), tau_f) + noise) > 0.5)
+        soft = o.sigmoid(over(logits, tau_b) + noise)
     else:
         noise = -o.log(-o.log(u[0]))
-        hard = o.one_hot(o.argmax(o.softmax(sg(logits) / tau_f + noise)), logits.shape[-1])
-        soft = o.softmax(logits / tau_b + noise)
+        hard = o.one_hot(o.argmax(o.softmax(over(sg(logits), tau_f) + noise)), logits.shape[-1])
+        soft = o.softmax(over(logits, tau_b) + noise)
     return down.main(hard + soft - sg(soft)), state

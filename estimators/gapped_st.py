@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from estimators.dist import sample
+from estimators.gumbel_softmax import over
 from estimators.ops import Array, Downstream, Ops
 from estimators.spec import Spec
 
@@ -52,10 +53,10 @@ def surrogate(o: Ops, params, down: Downstream, u, state, *, dist: str, event_nd
     if dist == "bernoulli":
         s = 2 * x - 1
         delta = s * o.maximum(s * lg, gap_for(o, lambda: o.sigmoid(s * lg), gap))  # theta~_1 - theta~_0
-        y = o.sigmoid(delta / tau)
-        return down.main(x + y * (1 - y) / tau * (logits - lg)), state
+        y = o.sigmoid(over(delta, tau))
+        return down.main(x + over(y * (1 - y), tau) * (logits - lg)), state
     top = o.take_along_axis(lg, o.argmax(lg)[..., None], -1)
     gap_d = gap_for(o, lambda: o.sum(x * o.softmax(lg), -1, keepdims=True), gap)  # pi = the sample's probability
     moved = o.where(x > 0.5, top, o.minimum(lg, top - gap_d))
-    y = o.softmax((logits + sg(moved - logits)) / tau)
+    y = o.softmax(over(logits + sg(moved - logits), tau))
     return down.main(x + y - sg(y)), state

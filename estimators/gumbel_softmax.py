@@ -16,10 +16,15 @@ SPEC = Spec("gumbel-softmax", "relaxation", False, ("bernoulli", "categorical"),
             note="f is evaluated at relaxed (continuous) samples")
 
 
+def over(x: Array, tau: float) -> Array:
+    """x / tau, with no operation at tau = 1 (exact either way; eager torch pays a dispatch per operation)."""
+    return x if tau == 1 else x / tau
+
+
 def relaxed_sample(o: Ops, dist: str, logits: Array, u: Array, tau: float) -> Array:
     if dist == "bernoulli":
-        return o.sigmoid((logits - logit(o, u)) / tau)
-    return o.softmax((logits - o.log(-o.log(u))) / tau)
+        return o.sigmoid(over(logits - logit(o, u), tau))
+    return o.softmax(over(logits - o.log(-o.log(u)), tau))
 
 
 def surrogate(o: Ops, params, down: Downstream, u, state, *, dist: str, event_ndim: int, tau: float):

@@ -47,9 +47,9 @@ def test_editing_an_imported_helper_reruns_the_cells_that_use_it(tmp_path):
     before = pd.read_parquet(tmp_path / "results")
     helper = repo / "estimators" / "gumbel_softmax.py"
     source = helper.read_text()
-    assert "return o.sigmoid((logits - logit(o, u)) / tau)" in source
-    helper.write_text(source.replace("return o.sigmoid((logits - logit(o, u)) / tau)",
-                                     "return o.sigmoid((logits - logit(o, u)) / (2 * tau))"))
+    assert "return o.sigmoid(over(logits - logit(o, u), tau))" in source
+    helper.write_text(source.replace("return o.sigmoid(over(logits - logit(o, u), tau))",
+                                     "return o.sigmoid(over(logits - logit(o, u), 2 * tau))"))
     again = subprocess.run([*args, "--resume"], cwd=repo, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert "rerunning 1 finished cell(s): estimator code changed" in again.stderr
